@@ -1,0 +1,102 @@
+"""pdca: the plan → do → check → act cycle of party-building assessment (党建考核).
+
+Open a store, migrate it, and run use cases inside a unit of work::
+
+    import pdca
+
+    store = pdca.open_store("sqlite:///pdca.sqlite3", upgrade=True)
+    with store.unit_of_work(actor="机关党委") as uow:
+        uow.add_organization("JG", "市直机关工委", "机关工委")
+        ...
+
+Nothing here creates an engine or touches a database at import time.
+"""
+
+from pdca._version import __version__
+from pdca.clock import DEFAULT_TIMEZONE, Clock, FixedClock, SystemClock
+from pdca.domain.actor import Actor
+from pdca.domain.carry import RECURRING_AFTER, is_recurring
+from pdca.domain.lifecycle import CYCLE, CYCLE_ROUND, FINDING, Change, Lifecycle
+from pdca.domain.model import (
+    Cycle,
+    CycleState,
+    Event,
+    Finding,
+    FindingState,
+    Item,
+    Measure,
+    MeasureStatus,
+    Organization,
+    Record,
+    Scheme,
+    SchemeCategory,
+    Target,
+    TargetOrigin,
+)
+from pdca.domain.period import Period, PeriodKind
+from pdca.errors import (
+    ConcurrencyConflict,
+    GuardFailed,
+    InvalidTransition,
+    NotFound,
+    PdcaError,
+    PermissionDenied,
+    TransitionRefused,
+    ValidationError,
+)
+from pdca.persistence.migrate import check_at_head, current_revision, downgrade, upgrade
+from pdca.persistence.tables import VERSION_TABLE
+from pdca.persistence.tables import metadata as METADATA
+from pdca.services.store import Store, open_store
+from pdca.services.unit_of_work import CHECKPOINTS, SEVERITIES, UnitOfWork
+
+__all__ = [
+    "CHECKPOINTS",
+    "CYCLE",
+    "CYCLE_ROUND",
+    "DEFAULT_TIMEZONE",
+    "FINDING",
+    "METADATA",
+    "RECURRING_AFTER",
+    "SEVERITIES",
+    "VERSION_TABLE",
+    "Actor",
+    "Change",
+    "Clock",
+    "ConcurrencyConflict",
+    "Cycle",
+    "CycleState",
+    "Event",
+    "Finding",
+    "FindingState",
+    "FixedClock",
+    "GuardFailed",
+    "InvalidTransition",
+    "Item",
+    "Lifecycle",
+    "Measure",
+    "MeasureStatus",
+    "NotFound",
+    "Organization",
+    "PdcaError",
+    "Period",
+    "PeriodKind",
+    "PermissionDenied",
+    "Record",
+    "Scheme",
+    "SchemeCategory",
+    "Store",
+    "SystemClock",
+    "Target",
+    "TargetOrigin",
+    "TransitionRefused",
+    "UnitOfWork",
+    "ValidationError",
+    "__version__",
+    "check_at_head",
+    "current_revision",
+    "downgrade",
+    "is_recurring",
+    "open_store",
+    "upgrade",
+]

@@ -1,0 +1,1 @@
+"""Pure domain: attrs classes and rules, no database, no CLI."""

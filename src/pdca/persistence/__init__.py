@@ -1,0 +1,1 @@
+"""Persistence: tables, imperative mapping, engines and migrations."""

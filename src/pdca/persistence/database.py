@@ -1,0 +1,53 @@
+"""Engines pdca creates for itself from a URL.
+
+SQLite is configured the way a multi-writer embedded store needs: foreign keys on, a busy
+timeout, WAL journal for file databases, and every transaction opened with
+``BEGIN IMMEDIATE`` so that a writer takes the write lock up front (SQLite ignores
+``SELECT … FOR UPDATE``) and concurrent writers queue instead of failing mid-transaction.
+Engines handed in by a host are used as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+__all__ = ["DEFAULT_URL", "configure_sqlite", "create_pdca_engine"]
+
+DEFAULT_URL = "sqlite:///pdca.sqlite3"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def configure_sqlite(engine: Engine) -> None:
+    """Install pdca's SQLite connection settings on ``engine`` (pysqlite driver)."""
+    is_memory = engine.url.database in (None, "", ":memory:")
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # Take transaction control away from pysqlite so BEGIN is ours (and SAVEPOINTs work).
+        dbapi_connection.isolation_level = None
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if not is_memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_pdca_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an Engine for ``url`` with pdca's settings for its database."""
+    u = make_url(url)
+    if u.get_backend_name() == "postgresql" and u.drivername == "postgresql":
+        # psycopg 3 is the driver pdca tests with; say so explicitly.
+        u = u.set(drivername="postgresql+psycopg")
+    engine = create_engine(u, **kwargs)
+    if engine.dialect.name == "sqlite":
+        configure_sqlite(engine)
+    return engine

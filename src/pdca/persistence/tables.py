@@ -1,0 +1,202 @@
+"""pdca's tables. Every name starts with ``pdca_`` so pdca can share a host's database."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from .types import ID, ScaledDecimal, UTCDateTime
+
+__all__ = ["TABLE_PREFIX", "VERSION_TABLE", "metadata"]
+
+TABLE_PREFIX = "pdca_"
+VERSION_TABLE = "pdca_alembic_version"
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+CODE = String(64)
+NAME = String(200)
+PERSON = String(100)
+STATE = String(16)
+PERIOD = String(16)
+
+organization = Table(
+    "pdca_organization",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("code", CODE, nullable=False, unique=True),
+    Column("name", NAME, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("parent_id", ID, ForeignKey("pdca_organization.id"), nullable=True, index=True),
+    Column("peer_group", CODE, nullable=True, index=True),
+)
+
+scheme = Table(
+    "pdca_scheme",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("code", CODE, nullable=False, unique=True),
+    Column("title", NAME, nullable=False),
+    Column("period", PERIOD, nullable=False, index=True),
+    Column("issuer_id", ID, ForeignKey("pdca_organization.id"), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=True),
+)
+
+scheme_category = Table(
+    "pdca_scheme_category",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("scheme_id", ID, ForeignKey("pdca_scheme.id"), nullable=False),
+    Column("code", CODE, nullable=False),
+    Column("name", NAME, nullable=False),
+    Column("position", Integer, nullable=False, default=0),
+    UniqueConstraint("scheme_id", "code"),
+)
+
+item = Table(
+    "pdca_item",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("scheme_id", ID, ForeignKey("pdca_scheme.id"), nullable=False),
+    Column("category_id", ID, ForeignKey("pdca_scheme_category.id"), nullable=False, index=True),
+    Column("code", CODE, nullable=False),
+    Column("title", NAME, nullable=False),
+    Column("max_score", ScaledDecimal(4), nullable=False),
+    Column("rule", String(16), nullable=False, default="points"),
+    Column("evidence", Text, nullable=True),
+    Column("position", Integer, nullable=False, default=0),
+    UniqueConstraint("scheme_id", "code"),
+)
+
+scheme_scope = Table(
+    "pdca_scheme_scope",
+    metadata,
+    Column("scheme_id", ID, ForeignKey("pdca_scheme.id"), primary_key=True),
+    Column("org_id", ID, ForeignKey("pdca_organization.id"), primary_key=True, index=True),
+)
+
+cycle = Table(
+    "pdca_cycle",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("org_id", ID, ForeignKey("pdca_organization.id"), nullable=False),
+    Column("period", PERIOD, nullable=False),
+    Column("scheme_id", ID, ForeignKey("pdca_scheme.id"), nullable=True, index=True),
+    Column("parent_id", ID, ForeignKey("pdca_cycle.id"), nullable=True, index=True),
+    Column("state", STATE, nullable=False),
+    Column("opened_at", UTCDateTime(), nullable=True),
+    Column("closed_at", UTCDateTime(), nullable=True),
+    Column("version", Integer, nullable=False),
+    UniqueConstraint("org_id", "period"),
+    Index("ix_pdca_cycle_period_state", "period", "state"),
+)
+
+target = Table(
+    "pdca_target",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("cycle_id", ID, ForeignKey("pdca_cycle.id"), nullable=False, index=True),
+    Column("title", NAME, nullable=False),
+    Column("origin", STATE, nullable=False),
+    Column("item_code", CODE, nullable=True),
+    Column("item_id", ID, ForeignKey("pdca_item.id"), nullable=True),
+    Column("target_value", ScaledDecimal(4), nullable=True),
+    Column("unit", String(32), nullable=True),
+    Column("due_on", Date, nullable=True),
+    Column("first_responsible", PERSON, nullable=True),
+    Column("direct_responsible", PERSON, nullable=True),
+    Column("specific_responsible", PERSON, nullable=True),
+    Column("lead_unit", NAME, nullable=True),
+    Column("responsible_unit", NAME, nullable=True),
+    Column("responsible_leader", PERSON, nullable=True),
+    # One target per carried finding: the unique key makes carrying idempotent.
+    Column("carried_from_id", ID, ForeignKey("pdca_finding.id"), nullable=True, unique=True),
+    Column("origin_period", PERIOD, nullable=True),
+    Column("carry_count", Integer, nullable=False, default=0),
+)
+
+measure = Table(
+    "pdca_measure",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("target_id", ID, ForeignKey("pdca_target.id"), nullable=False, index=True),
+    Column("title", NAME, nullable=False),
+    Column("owner", PERSON, nullable=True),
+    Column("due_on", Date, nullable=True),
+    Column("status", STATE, nullable=False),
+    Column("progress", Text, nullable=True),
+    Column("evidence", JSON, nullable=False),
+)
+
+record = Table(
+    "pdca_record",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("cycle_id", ID, ForeignKey("pdca_cycle.id"), nullable=False, index=True),
+    Column("kind", CODE, nullable=False),
+    Column("occurred_on", Date, nullable=False),
+    Column("title", NAME, nullable=False),
+    Column("item_code", CODE, nullable=True),
+    Column("quantity", Integer, nullable=False, default=1),
+    Column("evidence", Text, nullable=True),
+)
+
+finding = Table(
+    "pdca_finding",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("cycle_id", ID, ForeignKey("pdca_cycle.id"), nullable=False, index=True),
+    Column("item_code", CODE, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("checkpoint", String(32), nullable=False),
+    Column("severity", STATE, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("found_on", Date, nullable=True),
+    Column("deadline", Date, nullable=True),
+    Column("state", STATE, nullable=False),
+    Column("rectification", Text, nullable=True),
+    Column("rectification_owner", PERSON, nullable=True),
+    Column("resolution", Text, nullable=True),
+    Column("root_id", ID, ForeignKey("pdca_finding.id"), nullable=True, index=True),
+    # A finding continues in the next period at most once: carried exactly once.
+    Column("previous_id", ID, ForeignKey("pdca_finding.id"), nullable=True, unique=True),
+    Column("carry_count", Integer, nullable=False, default=0),
+    Column("version", Integer, nullable=False),
+)
+
+event = Table(
+    "pdca_event",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", PERSON, nullable=False),
+    Column("actor_org", CODE, nullable=True),
+    Column("actor_role", String(32), nullable=True),
+    Column("entity", String(32), nullable=False),
+    Column("entity_id", ID, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("from_state", STATE, nullable=True),
+    Column("to_state", STATE, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("data", JSON, nullable=True),
+    Index("ix_pdca_event_entity", "entity", "entity_id"),
+)

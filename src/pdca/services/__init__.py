@@ -1,0 +1,1 @@
+"""Services: the unit of work, the use cases and the store."""

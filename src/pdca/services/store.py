@@ -1,0 +1,112 @@
+"""Opening a store: pdca's handle on a database (a URL, a host's Engine or a host's Session)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from pdca.clock import DEFAULT_TIMEZONE, Clock, SystemClock
+from pdca.domain.actor import Actor
+from pdca.errors import PdcaError
+from pdca.persistence import migrate
+from pdca.persistence.database import create_pdca_engine
+from pdca.persistence.mapping import start_mappers
+
+from .unit_of_work import UnitOfWork
+
+__all__ = ["Store", "open_store"]
+
+
+class Store:
+    """Where pdca keeps its data. Create one with :func:`open_store`."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine | None = None,
+        session: Session | None = None,
+        clock: Clock | None = None,
+        timezone: str = DEFAULT_TIMEZONE,
+        owns_engine: bool = False,
+    ) -> None:
+        if (engine is None) == (session is None):
+            raise PdcaError("a Store needs exactly one of an engine or a session")
+        start_mappers()
+        self.clock: Clock = clock or SystemClock()
+        self.timezone = timezone
+        self.host_session = session
+        self._engine = engine
+        self._owns_engine = owns_engine
+        self.sessionmaker = sessionmaker(
+            bind=engine, expire_on_commit=False, autoflush=True, autobegin=False
+        )
+
+    @property
+    def engine(self) -> Engine:
+        """The Engine behind the store (a host session's bind, when embedded)."""
+        if self._engine is not None:
+            return self._engine
+        assert self.host_session is not None
+        bind = self.host_session.get_bind()
+        return bind if isinstance(bind, Engine) else bind.engine
+
+    def unit_of_work(self, actor: Actor | str = "pdca") -> UnitOfWork:
+        """A transaction of use cases performed by ``actor``; use it in a ``with`` block."""
+        return UnitOfWork(self, actor)
+
+    def _bind(self) -> Connection | Engine:
+        if self.host_session is not None:
+            return self.host_session.connection()
+        return self.engine
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Migrate pdca's tables to ``revision`` (default: newest)."""
+        migrate.upgrade(self._bind(), revision)
+
+    def downgrade(self, revision: str) -> None:
+        migrate.downgrade(self._bind(), revision)
+
+    def current_revision(self) -> str | None:
+        return migrate.current_revision(self._bind())
+
+    def check_at_head(self) -> bool:
+        return migrate.check_at_head(self._bind())
+
+    def close(self) -> None:
+        """Release the connections of an engine pdca created itself."""
+        if self._owns_engine and self._engine is not None:
+            self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(
+    target: str | Engine | Session,
+    *,
+    clock: Clock | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
+    upgrade: bool = False,
+) -> Store:
+    """Open pdca's store on a database URL, a host's Engine, or a host's Session.
+
+    With a URL pdca creates (and owns) the engine; SQLite files get pdca's settings (WAL,
+    foreign keys, ``BEGIN IMMEDIATE``). With a host's Session pdca only flushes: the host's
+    commit or rollback decides. ``upgrade=True`` migrates the schema to the newest revision.
+    """
+    if isinstance(target, Session):
+        store = Store(session=target, clock=clock, timezone=timezone)
+    elif isinstance(target, Engine):
+        store = Store(engine=target, clock=clock, timezone=timezone)
+    elif isinstance(target, str):
+        store = Store(
+            engine=create_pdca_engine(target), clock=clock, timezone=timezone, owns_engine=True
+        )
+    else:
+        raise PdcaError(f"open_store needs a URL, an Engine or a Session, not {target!r}")
+    if upgrade:
+        store.upgrade()
+    return store

@@ -1,0 +1,1070 @@
+"""The unit of work and the use cases it offers.
+
+``with store.unit_of_work(actor) as uow:`` opens one transaction. Every use case called on
+``uow`` validates its input, applies the domain rules and appends its events to the trail;
+leaving the block commits (or, in a host's session, flushes and releases a savepoint), and
+an exception anywhere rolls everything in the block back, so a refusal or a failure halfway
+leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from pdca.domain.actor import Actor
+from pdca.domain.carry import carry_forward
+from pdca.domain.lifecycle import CYCLE, FINDING, Change
+from pdca.domain.model import (
+    Cycle,
+    CycleState,
+    Event,
+    Finding,
+    FindingState,
+    Item,
+    Measure,
+    MeasureStatus,
+    Organization,
+    Record,
+    Scheme,
+    SchemeCategory,
+    Target,
+    TargetOrigin,
+)
+from pdca.domain.period import Period, PeriodKind
+from pdca.errors import ConcurrencyConflict, GuardFailed, NotFound, ValidationError
+from pdca.persistence import tables as t
+
+from . import validate as v
+
+if TYPE_CHECKING:
+    from .store import Store
+
+__all__ = ["CHECKPOINTS", "SEVERITIES", "UnitOfWork"]
+
+#: Checkpoints a finding can come from (issue "schemes and scoring" adds weights and dates).
+CHECKPOINTS = (
+    "daily",
+    "monthly",
+    "quarterly",
+    "mid-year",
+    "year-end",
+    "spot-check",
+    "special",
+    "carried",
+)
+#: How serious a finding is.
+SEVERITIES = ("minor", "general", "serious")
+#: Where a finding came from (the method of the check).
+SOURCES = (
+    "self",
+    "mutual",
+    "panel",
+    "democratic",
+    "questionnaire",
+    "interview",
+    "practical",
+    "report-review",
+    "commentary",
+    "inspection",
+)
+RESPONSIBILITY_FIELDS = (
+    "first_responsible",
+    "direct_responsible",
+    "specific_responsible",
+    "lead_unit",
+    "responsible_unit",
+    "responsible_leader",
+)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.date | Decimal):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(x) for k, x in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(x) for x in value]
+    return value
+
+
+def _containers(p: Period) -> list[Period]:
+    """The periods that contain ``p``, nearest first (a month: its quarter, half, year)."""
+    out: list[Period] = []
+    for kind in (PeriodKind.QUARTER, PeriodKind.HALF, PeriodKind.YEAR):
+        if kind == p.kind:
+            continue
+        year = Period(p.year)
+        candidates = [year] if kind is PeriodKind.YEAR else year.children(kind)
+        out.extend(c for c in candidates if c.contains(p))
+    return out
+
+
+class UnitOfWork:
+    """One transaction's worth of pdca use cases, performed by one actor."""
+
+    def __init__(self, store: Store, actor: Actor | str) -> None:
+        self.store = store
+        self.actor = Actor.of(actor)
+        self.clock = store.clock
+        self._session: Session | None = None
+        self._savepoint: Any = None
+
+    # ------------------------------------------------------------------ transaction
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("use the unit of work inside a 'with' block")
+        return self._session
+
+    def __enter__(self) -> UnitOfWork:
+        host = self.store.host_session
+        if host is not None:
+            self._session = host
+            self._savepoint = host.begin_nested()
+        else:
+            self._session = self.store.sessionmaker()
+            self._session.begin()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self.session
+        try:
+            if exc_type is None:
+                try:
+                    if self._savepoint is not None:
+                        session.flush()
+                        self._savepoint.commit()
+                    else:
+                        session.commit()
+                except StaleDataError as err:
+                    self._rollback()
+                    raise ConcurrencyConflict(
+                        "another writer changed this object since it was loaded; "
+                        "reload it and try again"
+                    ) from err
+                except IntegrityError as err:
+                    self._rollback()
+                    raise ConcurrencyConflict(
+                        f"the database refused the write (another writer got there first?): "
+                        f"{err.orig}"
+                    ) from err
+                except BaseException:
+                    self._rollback()
+                    raise
+            else:
+                self._rollback()
+                if isinstance(exc, StaleDataError):
+                    raise ConcurrencyConflict(
+                        "another writer changed this object since it was loaded; "
+                        "reload it and try again"
+                    ) from exc
+        finally:
+            if self._savepoint is None:
+                session.close()
+            self._session = None
+            self._savepoint = None
+
+    def _rollback(self) -> None:
+        if self._savepoint is not None:
+            if self._savepoint.is_active:
+                self._savepoint.rollback()
+        else:
+            self.session.rollback()
+
+    def flush(self) -> None:
+        """Send pending changes to the database now (the commit still comes at the end)."""
+        try:
+            self.session.flush()
+        except StaleDataError as err:
+            raise ConcurrencyConflict(
+                "another writer changed this object since it was loaded; reload it and try again"
+            ) from err
+
+    # ------------------------------------------------------------------------ trail
+
+    def _log(
+        self,
+        entity: str,
+        entity_id: int | None,
+        action: str,
+        *,
+        change: Change | None = None,
+        reason: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Event:
+        assert entity_id is not None, "flush before logging"
+        ev = Event(
+            at=self.clock.now(),
+            actor=self.actor.name,
+            actor_org=self.actor.org,
+            actor_role=self.actor.role,
+            entity=entity,
+            entity_id=entity_id,
+            action=action,
+            from_state=change.from_state if change else None,
+            to_state=change.to_state if change else None,
+            reason=reason,
+            data=_jsonable(dict(data)) if data else None,
+        )
+        self.session.add(ev)
+        return ev
+
+    # ---------------------------------------------------------------- organizations
+
+    def add_organization(
+        self,
+        code: str,
+        name: str,
+        kind: str,
+        *,
+        parent: str | None = None,
+        peer_group: str | None = None,
+    ) -> Organization:
+        """Register an organization (a node of the tree)."""
+        c = v.code("code", code)
+        n = v.text("name", name, 200)
+        k = v.text("kind", kind, 32)
+        pg = v.optional_text("peer_group", peer_group, 64)
+        parent_id = None
+        if parent is not None:
+            parent_id = self.organization(parent).id
+        if self._org_or_none(c) is not None:
+            raise ValidationError("code", c, "an organization with this code already exists")
+        org = Organization(code=c, name=n, kind=k, parent_id=parent_id, peer_group=pg)
+        self.session.add(org)
+        self.flush()
+        self._log(
+            "organization",
+            org.id,
+            "create",
+            data={"code": c, "name": n, "kind": k, "parent": parent, "peer_group": pg},
+        )
+        return org
+
+    def _org_or_none(self, code: str) -> Organization | None:
+        return self.session.scalars(
+            select(Organization).where(t.organization.c.code == code)
+        ).one_or_none()
+
+    def organization(self, code: str) -> Organization:
+        """The organization with ``code``."""
+        org = self._org_or_none(str(code))
+        if org is None:
+            raise NotFound("organization", code)
+        return org
+
+    def organizations(self, *, peer_group: str | None = None) -> list[Organization]:
+        """All organizations (optionally of one peer group), by code."""
+        q = select(Organization).order_by(t.organization.c.code)
+        if peer_group is not None:
+            q = q.where(t.organization.c.peer_group == peer_group)
+        return list(self.session.scalars(q))
+
+    def descendants(self, code: str) -> list[Organization]:
+        """Every organization below ``code`` in the tree (not itself), by code."""
+        root = self.organization(code)
+        org = t.organization
+        tree = select(org.c.id).where(org.c.parent_id == root.id).cte("tree", recursive=True)
+        tree = tree.union_all(select(org.c.id).where(org.c.parent_id == tree.c.id))
+        q = select(Organization).where(org.c.id.in_(select(tree.c.id))).order_by(org.c.code)
+        return list(self.session.scalars(q))
+
+    # ---------------------------------------------------------------------- schemes
+
+    def add_scheme(
+        self,
+        code: str,
+        title: str,
+        period: str,
+        *,
+        issuer: str | None = None,
+        scope: Sequence[str] | None = None,
+        categories: Sequence[Mapping[str, Any]] = (),
+    ) -> Scheme:
+        """Issue an assessment scheme for a period.
+
+        ``categories`` is a list of ``{"code", "name", "items": [{"code", "title",
+        "max_score", "rule"?, "evidence"?}]}``. ``scope`` lists the codes of the organizations
+        assessed; by default every organization below the issuer.
+        """
+        c = v.code("code", code)
+        ttl = v.text("title", title, 200)
+        p = Period.parse(period)
+        if self.session.scalars(select(Scheme).where(t.scheme.c.code == c)).first():
+            raise ValidationError("code", c, "a scheme with this code already exists")
+        issuer_org = self.organization(issuer) if issuer is not None else None
+        if scope is None:
+            if issuer_org is None:
+                raise ValidationError("scope", None, "give a scope or an issuer")
+            scope_orgs = self.descendants(issuer_org.code)
+        else:
+            scope_orgs = [self.organization(s) for s in scope]
+        if len({o.code for o in scope_orgs}) != len(scope_orgs):
+            raise ValidationError("scope", list(scope or ()), "lists an organization twice")
+        scheme = Scheme(
+            code=c,
+            title=ttl,
+            period=str(p),
+            issuer_id=issuer_org.id if issuer_org else None,
+            created_at=self.clock.now(),
+        )
+        self.session.add(scheme)
+        self.flush()
+        seen_cat: set[str] = set()
+        seen_item: set[str] = set()
+        for ci, cat in enumerate(categories):
+            path = f"categories[{ci}]"
+            cc = v.code(f"{path}.code", cat.get("code"))
+            if cc in seen_cat:
+                raise ValidationError(f"{path}.code", cc, "duplicate category code")
+            seen_cat.add(cc)
+            category = SchemeCategory(
+                code=cc, name=v.text(f"{path}.name", cat.get("name"), 200), position=ci
+            )
+            for ii, it in enumerate(cat.get("items", ())):
+                ipath = f"{path}.items[{ii}]"
+                ic = v.code(f"{ipath}.code", it.get("code"))
+                if ic in seen_item:
+                    raise ValidationError(f"{ipath}.code", ic, "duplicate item code")
+                seen_item.add(ic)
+                category.items.append(
+                    Item(
+                        code=ic,
+                        title=v.text(f"{ipath}.title", it.get("title"), 200),
+                        max_score=v.decimal(
+                            f"{ipath}.max_score", it.get("max_score"), places=2, positive=True
+                        ),
+                        rule=v.code(f"{ipath}.rule", it.get("rule", "points"), 16),
+                        evidence=v.optional_text(f"{ipath}.evidence", it.get("evidence"), 2000),
+                        position=ii,
+                        scheme_id=scheme.id,
+                    )
+                )
+            scheme.categories.append(category)
+        if scope_orgs:
+            self.session.execute(
+                t.scheme_scope.insert(),
+                [{"scheme_id": scheme.id, "org_id": o.id} for o in scope_orgs],
+            )
+        self.flush()
+        self._log(
+            "scheme",
+            scheme.id,
+            "create",
+            data={
+                "code": c,
+                "period": str(p),
+                "issuer": issuer,
+                "items": sorted(seen_item),
+                "scope": len(scope_orgs),
+            },
+        )
+        return scheme
+
+    def scheme(self, code: str) -> Scheme:
+        """The scheme with ``code``, with its categories and items."""
+        s = self.session.scalars(
+            select(Scheme)
+            .where(t.scheme.c.code == code)
+            .options(selectinload(Scheme.categories).selectinload(SchemeCategory.items))  # type: ignore[arg-type]
+        ).one_or_none()
+        if s is None:
+            raise NotFound("scheme", code)
+        return s
+
+    def scope(self, scheme_code: str) -> list[Organization]:
+        """The organizations a scheme assesses, by code."""
+        s = self.scheme(scheme_code)
+        q = (
+            select(Organization)
+            .join(t.scheme_scope, t.scheme_scope.c.org_id == t.organization.c.id)
+            .where(t.scheme_scope.c.scheme_id == s.id)
+            .order_by(t.organization.c.code)
+        )
+        return list(self.session.scalars(q))
+
+    # ----------------------------------------------------------------------- cycles
+
+    def _cycle_or_none(self, org_id: int | None, period: str) -> Cycle | None:
+        return self.session.scalars(
+            select(Cycle).where(t.cycle.c.org_id == org_id, t.cycle.c.period == period)
+        ).one_or_none()
+
+    def cycle(self, org: str, period: str | Period) -> Cycle:
+        """The cycle of organization ``org`` for ``period``, with its targets (and their
+        measures) and findings loaded."""
+        o = self.organization(org)
+        p = Period.parse(period)
+        c = self.session.scalars(
+            select(Cycle)
+            .where(t.cycle.c.org_id == o.id, t.cycle.c.period == str(p))
+            .options(
+                selectinload(Cycle.targets).selectinload(Target.measures),  # type: ignore[arg-type]
+                selectinload(Cycle.findings),  # type: ignore[arg-type]
+            )
+        ).one_or_none()
+        if c is None:
+            raise NotFound("cycle", f"{o.code}/{p}")
+        return c
+
+    def cycles(
+        self, *, period: str | None = None, state: str | None = None, org: str | None = None
+    ) -> list[Cycle]:
+        """Cycles filtered by period, state and organization."""
+        q = select(Cycle).order_by(t.cycle.c.period, t.cycle.c.org_id)
+        if period is not None:
+            q = q.where(t.cycle.c.period == str(Period.parse(period)))
+        if state is not None:
+            q = q.where(t.cycle.c.state == state)
+        if org is not None:
+            q = q.where(t.cycle.c.org_id == self.organization(org).id)
+        return list(self.session.scalars(q))
+
+    def _label(self, cyc: Cycle) -> str:
+        code = self.session.scalar(
+            select(t.organization.c.code).where(t.organization.c.id == cyc.org_id)
+        )
+        return f"cycle {code}/{cyc.period}"
+
+    def open_cycle(self, org: str, period: str, *, scheme: str | None = None) -> Cycle:
+        """Open an organization's cycle for a period, its plan pre-filled.
+
+        The plan (in ``draft``) gets one target per item of the scheme (origin ``scheme``)
+        plus one target per problem carried from the previous period (origin ``carried``).
+        A half-year, quarter or month is opened as a child of the organization's cycle for the
+        containing period, which must exist. The previous period's cycle, if there is one,
+        must be closed first, so that none of its problems is left behind.
+        """
+        o = self.organization(org)
+        p = Period.parse(period)
+        existing = self._cycle_or_none(o.id, str(p))
+        if existing is not None:
+            raise ValidationError(
+                "period",
+                str(p),
+                f"organization {o.code} already has a cycle for {p} (state {existing.state})",
+            )
+        parent: Cycle | None = None
+        if p.kind is not PeriodKind.YEAR:
+            for container in _containers(p):
+                parent = self._cycle_or_none(o.id, str(container))
+                if parent is not None:
+                    break
+            if parent is None:
+                raise ValidationError(
+                    "period",
+                    str(p),
+                    f"open {o.code}'s cycle for {p.year} first: a {p.kind} cycle is a child "
+                    "of the cycle of the period containing it",
+                )
+            if parent.state == CycleState.CLOSED:
+                raise ValidationError(
+                    "period", str(p), f"the containing cycle {o.code}/{parent.period} is closed"
+                )
+        sch: Scheme | None = None
+        if scheme is not None:
+            sch = self.scheme(scheme)
+            sp = Period.parse(sch.period)
+            if sp != p and not sp.contains(p):
+                raise ValidationError(
+                    "scheme", scheme, f"is for {sch.period}, which does not cover {p}"
+                )
+            in_scope = self.session.scalar(
+                select(func.count())
+                .select_from(t.scheme_scope)
+                .where(t.scheme_scope.c.scheme_id == sch.id, t.scheme_scope.c.org_id == o.id)
+            )
+            if not in_scope:
+                raise ValidationError("org", o.code, f"is not in the scope of scheme {sch.code}")
+        elif parent is not None and parent.scheme_id is not None:
+            sch = self.session.get(Scheme, parent.scheme_id)
+        prev = self._cycle_or_none(o.id, str(p.previous()))
+        if prev is not None and prev.state != CycleState.CLOSED:
+            raise ValidationError(
+                "period",
+                str(p),
+                f"the previous cycle {o.code}/{prev.period} is still {prev.state}: close it "
+                f"first, so its unresolved problems are carried into {p}",
+            )
+        cyc = Cycle(
+            org_id=o.id,  # type: ignore[arg-type]
+            period=str(p),
+            scheme_id=sch.id if sch else None,
+            parent_id=parent.id if parent else None,
+            state=CycleState.DRAFT.value,
+            opened_at=self.clock.now(),
+        )
+        if sch is not None:
+            for item in sch.items():
+                cyc.targets.append(
+                    Target(
+                        title=item.title,
+                        origin=TargetOrigin.SCHEME.value,
+                        item_code=item.code,
+                        item_id=item.id,
+                        due_on=p.end,
+                    )
+                )
+        self.session.add(cyc)
+        self.flush()
+        self._log(
+            "cycle",
+            cyc.id,
+            "open",
+            change=Change("open", "", cyc.state),
+            data={
+                "org": o.code,
+                "period": str(p),
+                "scheme": sch.code if sch else None,
+                "parent": parent.period if parent else None,
+            },
+        )
+        if prev is not None:
+            self._carry_into(cyc, prev, sch)
+        return cyc
+
+    def _carry_into(self, cyc: Cycle, prev: Cycle, sch: Scheme | None) -> int:
+        """Continue every carried, not yet continued finding of ``prev`` in ``cyc``."""
+        f = t.finding
+        nxt = f.alias("nxt")
+        carried = list(
+            self.session.scalars(
+                select(Finding)
+                .where(f.c.cycle_id == prev.id, f.c.state == FindingState.CARRIED.value)
+                .where(~select(nxt.c.id).where(nxt.c.previous_id == f.c.id).exists())
+                .order_by(f.c.id)
+            )
+        )
+        if not carried:
+            return 0
+        root_ids = {x.root_id or x.id for x in carried}
+        origin_periods = dict(
+            self.session.execute(
+                select(f.c.id, t.cycle.c.period)
+                .join(t.cycle, t.cycle.c.id == f.c.cycle_id)
+                .where(f.c.id.in_(root_ids))
+            ).all()
+        )
+        items = {i.code: i.id for i in sch.items()} if sch is not None else {}
+        period = Period.parse(cyc.period)
+        for old in carried:
+            root = old.root_id or old.id
+            assert root is not None
+            c = carry_forward(
+                old,
+                root_id=root,
+                origin_period=str(origin_periods[root]),
+                item_id=items.get(old.item_code),
+            )
+            c.target.due_on = (
+                old.deadline if old.deadline and old.deadline > period.start else period.end
+            )
+            c.finding.found_on = period.start
+            cyc.targets.append(c.target)
+            cyc.findings.append(c.finding)
+            self.flush()
+            self._log(
+                "target",
+                c.target.id,
+                "carry-in",
+                data={
+                    "cycle": cyc.id,
+                    "from_finding": old.id,
+                    "origin_period": c.target.origin_period,
+                    "carry_count": c.target.carry_count,
+                },
+            )
+            self._log(
+                "finding",
+                c.finding.id,
+                "carry-in",
+                change=Change("carry-in", "", c.finding.state),
+                data={"previous": old.id, "root": root, "carry_count": c.finding.carry_count},
+            )
+        return len(carried)
+
+    def _transition_cycle(
+        self, org: str, period: str, event: str, reason: str | None = None
+    ) -> Cycle:
+        cyc = self.cycle(org, period)
+        label = self._label(cyc)
+        ctx: dict[str, Any] = {"reason": reason}
+        p = Period.parse(cyc.period)
+        if event == "close":
+            children = self.session.execute(
+                select(t.cycle.c.period, t.cycle.c.state).where(
+                    t.cycle.c.parent_id == cyc.id, t.cycle.c.state != CycleState.CLOSED.value
+                )
+            ).all()
+            ctx["open_children"] = [f"{org}/{per} ({st})" for per, st in children]
+        if event == "reopen":
+            nxt = self._cycle_or_none(cyc.org_id, str(p.next()))
+            ctx["next_cycle"] = f"{org}/{nxt.period}" if nxt is not None else None
+            if cyc.parent_id is not None:
+                parent = self.session.get(Cycle, cyc.parent_id)
+                if parent is not None and parent.state == CycleState.CLOSED:
+                    ctx["closed_parent"] = f"{org}/{parent.period}"
+        change = CYCLE.fire(cyc, event, label, ctx)
+        now = self.clock.now()
+        carried: list[Finding] = []
+        if event == "close":
+            cyc.closed_at = now
+            for fnd in cyc.unresolved_findings():
+                fch = FINDING.fire(fnd, "carry", f"finding #{fnd.id}")
+                carried.append(fnd)
+                self._log("finding", fnd.id, "carry", change=fch, reason=f"{label} closed")
+        elif event == "reopen":
+            cyc.closed_at = None
+            for fnd in cyc.findings:
+                if fnd.state == FindingState.CARRIED:
+                    fch = FINDING.fire(fnd, "reopen", f"finding #{fnd.id}", {"reason": reason})
+                    self._log("finding", fnd.id, "reopen", change=fch, reason=reason)
+        self._log(
+            "cycle",
+            cyc.id,
+            event,
+            change=change,
+            reason=reason,
+            data={"carried": [f.id for f in carried]} if carried else None,
+        )
+        self.flush()
+        if event == "close":
+            nxt = self._cycle_or_none(cyc.org_id, str(p.next()))
+            if nxt is not None:
+                sch = self.session.get(Scheme, nxt.scheme_id) if nxt.scheme_id else None
+                self._carry_into(nxt, cyc, sch)
+        return cyc
+
+    def approve_plan(self, org: str, period: str, *, reason: str | None = None) -> Cycle:
+        """draft → planned: every target has its first responsible person and due date."""
+        return self._transition_cycle(org, period, "approve", reason)
+
+    def start(self, org: str, period: str, *, reason: str | None = None) -> Cycle:
+        """planned → doing."""
+        return self._transition_cycle(org, period, "start", reason)
+
+    def begin_check(self, org: str, period: str, *, reason: str | None = None) -> Cycle:
+        """doing → checking."""
+        return self._transition_cycle(org, period, "check", reason)
+
+    def act(self, org: str, period: str, *, reason: str | None = None) -> Cycle:
+        """checking → acting: results and problems are fed back."""
+        return self._transition_cycle(org, period, "act", reason)
+
+    def close(self, org: str, period: str, *, reason: str | None = None) -> Cycle:
+        """acting → closed: every unresolved finding is marked ``carried``."""
+        return self._transition_cycle(org, period, "close", reason)
+
+    def reopen(self, org: str, period: str, *, reason: str) -> Cycle:
+        """closed → checking, with a reason (e.g. an upheld appeal); carried findings are
+        reopened. Refused once the next period's cycle is open."""
+        return self._transition_cycle(org, period, "reopen", reason)
+
+    def advance(self, org: str, period: str, event: str, *, reason: str | None = None) -> Cycle:
+        """Fire a cycle event by name (``approve``, ``start``, ``check``, ``act``, ``close``,
+        ``reopen``)."""
+        return self._transition_cycle(org, period, event, reason)
+
+    # --------------------------------------------------------------- plan contents
+
+    def _editable(self, cyc: Cycle, states: Iterable[str], what: str) -> None:
+        allowed = tuple(states)
+        if cyc.state not in allowed:
+            raise ValidationError(
+                "cycle",
+                f"{self._label(cyc)} ({cyc.state})",
+                f"{what} only while the cycle is {' or '.join(allowed)}",
+            )
+
+    def add_target(
+        self,
+        org: str,
+        period: str,
+        title: str,
+        *,
+        item_code: str | None = None,
+        target_value: Any = None,
+        unit: str | None = None,
+        due_on: dt.date | str | None = None,
+        **responsibilities: str | None,
+    ) -> Target:
+        """Add the organization's own target (特色目标) to a draft plan."""
+        cyc = self.cycle(org, period)
+        self._editable(cyc, [CycleState.DRAFT.value], "targets can be added")
+        p = Period.parse(cyc.period)
+        resp = self._responsibilities(responsibilities)
+        due = v.date("due_on", due_on)
+        if due is not None and not p.contains_date(due):
+            raise ValidationError("due_on", str(due), f"must lie within {p} ({p.start}..{p.end})")
+        item_id = None
+        if item_code is not None:
+            item_id = self._item_id(cyc, item_code)
+        tgt = Target(
+            title=v.text("title", title, 200),
+            origin=TargetOrigin.OWN.value,
+            item_code=item_code,
+            item_id=item_id,
+            target_value=(
+                None if target_value is None else v.decimal("target_value", target_value)
+            ),
+            unit=v.optional_text("unit", unit, 32),
+            due_on=due,
+        )
+        for key, val in resp.items():
+            setattr(tgt, key, val)
+        cyc.targets.append(tgt)
+        self.flush()
+        self._log("target", tgt.id, "create", data={"cycle": cyc.id, "title": tgt.title, **resp})
+        return tgt
+
+    def _item_id(self, cyc: Cycle, item_code: str) -> int:
+        if cyc.scheme_id is None:
+            raise ValidationError("item_code", item_code, "the cycle has no scheme")
+        iid = self.session.scalar(
+            select(t.item.c.id).where(
+                t.item.c.scheme_id == cyc.scheme_id, t.item.c.code == item_code
+            )
+        )
+        if iid is None:
+            raise ValidationError("item_code", item_code, "is not an item of the cycle's scheme")
+        return int(iid)
+
+    @staticmethod
+    def _responsibilities(values: Mapping[str, Any]) -> dict[str, str | None]:
+        unknown = sorted(set(values) - set(RESPONSIBILITY_FIELDS))
+        if unknown:
+            raise ValidationError(
+                unknown[0],
+                values[unknown[0]],
+                "unknown field; responsibilities are " + ", ".join(RESPONSIBILITY_FIELDS),
+            )
+        return {k: v.optional_text(k, values[k], 200) for k in values}
+
+    def target(self, target_id: int) -> Target:
+        tgt = self.session.get(Target, target_id)
+        if tgt is None:
+            raise NotFound("target", target_id)
+        return tgt
+
+    def update_target(
+        self,
+        target_id: int,
+        *,
+        due_on: dt.date | str | None = None,
+        target_value: Any = None,
+        unit: str | None = None,
+        **responsibilities: str | None,
+    ) -> Target:
+        """Assign responsibilities, a due date or a target value to a target of a draft plan."""
+        tgt = self.target(target_id)
+        cyc = self.session.get(Cycle, tgt.cycle_id)
+        assert cyc is not None
+        self._editable(cyc, [CycleState.DRAFT.value], "targets can be changed")
+        changes: dict[str, Any] = self._responsibilities(responsibilities)
+        if due_on is not None:
+            due = v.date("due_on", due_on)
+            p = Period.parse(cyc.period)
+            if due is not None and not p.contains_date(due):
+                raise ValidationError("due_on", str(due), f"must lie within {p}")
+            changes["due_on"] = due
+        if target_value is not None:
+            changes["target_value"] = v.decimal("target_value", target_value)
+        if unit is not None:
+            changes["unit"] = v.optional_text("unit", unit, 32)
+        before = {k: getattr(tgt, k) for k in changes}
+        for k, val in changes.items():
+            setattr(tgt, k, val)
+        self._log("target", tgt.id, "update", data={"from": before, "to": changes})
+        return tgt
+
+    def add_measure(
+        self,
+        target_id: int,
+        title: str,
+        *,
+        owner: str | None = None,
+        due_on: dt.date | str | None = None,
+    ) -> Measure:
+        """Add a measure (措施) toward a target, while the cycle is planned or running."""
+        tgt = self.target(target_id)
+        cyc = self.session.get(Cycle, tgt.cycle_id)
+        assert cyc is not None
+        self._editable(
+            cyc,
+            [CycleState.DRAFT.value, CycleState.PLANNED.value, CycleState.DOING.value],
+            "measures can be added",
+        )
+        m = Measure(
+            title=v.text("title", title, 200),
+            owner=v.optional_text("owner", owner, 100),
+            due_on=v.date("due_on", due_on),
+            status=MeasureStatus.PLANNED.value,
+        )
+        tgt.measures.append(m)
+        self.flush()
+        self._log(
+            "measure", m.id, "create", data={"target": tgt.id, "title": m.title, "owner": m.owner}
+        )
+        return m
+
+    def update_measure(
+        self,
+        measure_id: int,
+        *,
+        status: str | None = None,
+        progress: str | None = None,
+        evidence: Sequence[str] = (),
+    ) -> Measure:
+        """Report progress on a measure: its status, a progress note, evidence references."""
+        m = self.session.get(Measure, measure_id)
+        if m is None:
+            raise NotFound("measure", measure_id)
+        tgt = self.target(m.target_id)  # type: ignore[arg-type]
+        cyc = self.session.get(Cycle, tgt.cycle_id)
+        assert cyc is not None
+        self._editable(
+            cyc,
+            [CycleState.PLANNED.value, CycleState.DOING.value, CycleState.CHECKING.value],
+            "measures can be updated",
+        )
+        changes: dict[str, Any] = {}
+        if status is not None:
+            if status not in {s.value for s in MeasureStatus}:
+                raise ValidationError(
+                    "status", status, "must be one of " + ", ".join(s.value for s in MeasureStatus)
+                )
+            changes["status"] = status
+        if progress is not None:
+            changes["progress"] = v.text("progress", progress, 4000)
+        refs = [v.text("evidence", e, 500) for e in evidence]
+        if refs:
+            changes["evidence"] = [*m.evidence, *refs]
+        if not changes:
+            raise ValidationError("measure", measure_id, "nothing to update")
+        before = {k: getattr(m, k) for k in changes}
+        for k, val in changes.items():
+            setattr(m, k, val)
+        self._log("measure", m.id, "update", data={"from": before, "to": changes})
+        return m
+
+    def add_record(
+        self,
+        org: str,
+        period: str,
+        kind: str,
+        occurred_on: dt.date | str,
+        title: str,
+        *,
+        item_code: str | None = None,
+        quantity: int = 1,
+        evidence: str | None = None,
+    ) -> Record:
+        """Keep a dated record (台账) of work done: a meeting held, a visit, a lesson."""
+        cyc = self.cycle(org, period)
+        self._editable(
+            cyc, [CycleState.DOING.value, CycleState.CHECKING.value], "records can be kept"
+        )
+        day = v.date("occurred_on", occurred_on, required=True)
+        assert day is not None
+        p = Period.parse(cyc.period)
+        if not p.contains_date(day):
+            raise ValidationError("occurred_on", str(day), f"must lie within {p}")
+        if day > self.clock.now().in_timezone(self.store.timezone).date():
+            raise ValidationError("occurred_on", str(day), "must not be in the future")
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            raise ValidationError("quantity", quantity, "must be a whole number ≥ 1")
+        if item_code is not None:
+            self._item_id(cyc, item_code)
+        rec = Record(
+            kind=v.code("kind", kind),
+            occurred_on=day,
+            title=v.text("title", title, 200),
+            item_code=item_code,
+            quantity=quantity,
+            evidence=v.optional_text("evidence", evidence, 2000),
+            cycle_id=cyc.id,
+        )
+        self.session.add(rec)
+        self.flush()
+        self._log(
+            "record",
+            rec.id,
+            "create",
+            data={"cycle": cyc.id, "kind": rec.kind, "on": day, "title": rec.title},
+        )
+        return rec
+
+    def records(self, org: str, period: str, *, kind: str | None = None) -> list[Record]:
+        cyc = self.cycle(org, period)
+        q = select(Record).where(t.record.c.cycle_id == cyc.id).order_by(t.record.c.occurred_on)
+        if kind is not None:
+            q = q.where(t.record.c.kind == kind)
+        return list(self.session.scalars(q))
+
+    # --------------------------------------------------------------------- findings
+
+    def add_finding(
+        self,
+        org: str,
+        period: str,
+        item_code: str,
+        description: str,
+        *,
+        checkpoint: str,
+        severity: str = "general",
+        source: str = "panel",
+        deadline: dt.date | str | None = None,
+        found_on: dt.date | str | None = None,
+    ) -> Finding:
+        """Record a problem found at a check (问题), tied to an item and a checkpoint."""
+        cyc = self.cycle(org, period)
+        self._editable(
+            cyc, [CycleState.DOING.value, CycleState.CHECKING.value], "findings can be recorded"
+        )
+        if checkpoint not in CHECKPOINTS or checkpoint == "carried":
+            raise ValidationError(
+                "checkpoint", checkpoint, "must be one of " + ", ".join(CHECKPOINTS[:-1])
+            )
+        if severity not in SEVERITIES:
+            raise ValidationError("severity", severity, "must be one of " + ", ".join(SEVERITIES))
+        if source not in SOURCES:
+            raise ValidationError("source", source, "must be one of " + ", ".join(SOURCES))
+        if cyc.scheme_id is not None:
+            self._item_id(cyc, item_code)
+        found = (
+            v.date("found_on", found_on) or self.clock.now().in_timezone(self.store.timezone).date()
+        )
+        fnd = Finding(
+            item_code=v.code("item_code", item_code),
+            description=v.text("description", description, 4000),
+            checkpoint=checkpoint,
+            severity=severity,
+            source=source,
+            found_on=found,
+            deadline=v.date("deadline", deadline),
+            state=FindingState.OPEN.value,
+        )
+        cyc.findings.append(fnd)
+        self.flush()
+        fnd.root_id = fnd.id
+        self._log(
+            "finding",
+            fnd.id,
+            "open",
+            change=Change("open", "", fnd.state),
+            data={"cycle": cyc.id, "item": item_code, "checkpoint": checkpoint},
+        )
+        return fnd
+
+    def finding(self, finding_id: int) -> Finding:
+        fnd = self.session.get(Finding, finding_id)
+        if fnd is None:
+            raise NotFound("finding", finding_id)
+        return fnd
+
+    def findings(
+        self, *, org: str | None = None, period: str | None = None, state: str | None = None
+    ) -> list[Finding]:
+        """Findings filtered by organization, period and state."""
+        q = select(Finding).join(t.cycle, t.cycle.c.id == t.finding.c.cycle_id)
+        if org is not None:
+            q = q.where(t.cycle.c.org_id == self.organization(org).id)
+        if period is not None:
+            q = q.where(t.cycle.c.period == str(Period.parse(period)))
+        if state is not None:
+            q = q.where(t.finding.c.state == state)
+        return list(self.session.scalars(q.order_by(t.finding.c.id)))
+
+    def _transition_finding(
+        self, finding_id: int, event: str, ctx: dict[str, Any], reason: str | None
+    ) -> Finding:
+        fnd = self.finding(finding_id)
+        cyc = self.session.get(Cycle, fnd.cycle_id)
+        assert cyc is not None
+        label = f"finding #{fnd.id} of {self._label(cyc)}"
+        if cyc.state == CycleState.CLOSED:
+            raise GuardFailed(
+                label, fnd.state, event, "cycle_open", [f"its {self._label(cyc)} is closed"]
+            )
+        change = FINDING.fire(fnd, event, label, ctx)
+        self._log("finding", fnd.id, event, change=change, reason=reason, data=ctx or None)
+        self.flush()
+        return fnd
+
+    def rectify(
+        self,
+        finding_id: int,
+        *,
+        plan: str,
+        owner: str,
+        deadline: dt.date | str | None = None,
+    ) -> Finding:
+        """open → rectifying: a rectification plan (整改措施) with an owner and deadline."""
+        fnd = self.finding(finding_id)
+        dl = v.date("deadline", deadline)
+        ctx = {"plan": plan, "owner": owner}
+        result = self._transition_finding(
+            finding_id, "rectify", {**ctx, "deadline": dl}, reason=None
+        )
+        fnd.rectification = v.text("plan", plan, 4000)
+        fnd.rectification_owner = v.text("owner", owner, 100)
+        if dl is not None:
+            fnd.deadline = dl
+        return result
+
+    def verify(self, finding_id: int, *, verified_by: str, note: str | None = None) -> Finding:
+        """rectifying → resolved: the assessor verifies the fix (验收)."""
+        fnd = self._transition_finding(
+            finding_id, "verify", {"verified_by": verified_by, "note": note}, reason=note
+        )
+        fnd.resolution = v.optional_text("note", note, 4000) or f"verified by {verified_by}"
+        return fnd
+
+    def waive(self, finding_id: int, *, reason: str) -> Finding:
+        """open/rectifying → waived, with a reason."""
+        fnd = self._transition_finding(finding_id, "waive", {"reason": reason}, reason=reason)
+        fnd.resolution = reason
+        return fnd
+
+    def thread(self, finding_id: int) -> list[Finding]:
+        """Every finding of one problem's thread, from the first period to the latest."""
+        fnd = self.finding(finding_id)
+        root = fnd.root_id or fnd.id
+        q = (
+            select(Finding)
+            .where((t.finding.c.root_id == root) | (t.finding.c.id == root))
+            .order_by(t.finding.c.carry_count, t.finding.c.id)
+        )
+        return list(self.session.scalars(q))
+
+    def period_of(self, finding: Finding) -> str:
+        """The period of the cycle a finding belongs to."""
+        return str(
+            self.session.scalar(select(t.cycle.c.period).where(t.cycle.c.id == finding.cycle_id))
+        )
+
+    # ------------------------------------------------------------------------ trail
+
+    def events(self, *, entity: str | None = None, entity_id: int | None = None) -> list[Event]:
+        """The trail, oldest first, optionally for one object."""
+        q = select(Event).order_by(t.event.c.id)
+        if entity is not None:
+            q = q.where(t.event.c.entity == entity)
+        if entity_id is not None:
+            q = q.where(t.event.c.entity_id == entity_id)
+        return list(self.session.scalars(q))
