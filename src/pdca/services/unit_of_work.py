@@ -48,7 +48,7 @@ from . import validate as v
 if TYPE_CHECKING:
     from .store import Store
 
-__all__ = ["CHECKPOINTS", "SEVERITIES", "UnitOfWork"]
+__all__ = ["CHECKPOINTS", "CHECKPOINT_LABELS", "SEVERITIES", "UnitOfWork"]
 
 #: Checkpoints a finding can come from (issue "schemes and scoring" adds weights and dates).
 CHECKPOINTS = (
@@ -61,6 +61,17 @@ CHECKPOINTS = (
     "special",
     "carried",
 )
+#: How the checkpoints are called in Chinese (for reports and the CLI).
+CHECKPOINT_LABELS = {
+    "daily": "日常考核",
+    "monthly": "月度考核",
+    "quarterly": "季度考核",
+    "mid-year": "年中考核",
+    "year-end": "年终考核",
+    "spot-check": "抽查",
+    "special": "专项督查",
+    "carried": "上期结转",
+}
 #: How serious a finding is.
 SEVERITIES = ("minor", "general", "serious")
 #: Where a finding came from (the method of the check).
