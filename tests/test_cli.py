@@ -54,7 +54,8 @@ def test_db_upgrade_current_downgrade(empty_db_url: str) -> None:
     assert {n for n in names if not n.startswith("pdca_")} == set()
 
     r = runner.invoke(cli, ["--db", empty_db_url, "db", "current"])
-    assert r.exit_code == 0 and "(head)" in r.output
+    assert r.exit_code == 0
+    assert "(head)" in r.output
 
     r = runner.invoke(cli, ["--db", empty_db_url, "db", "downgrade", "base"])
     assert r.exit_code == 0, r.output
