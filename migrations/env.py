@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 
 from pdca.persistence.tables import TABLE_PREFIX, VERSION_TABLE, metadata
 
@@ -39,6 +39,10 @@ def run_migrations(connection: Any) -> None:
 
 def run() -> None:
     connection = config.attributes.get("connection")
+    if isinstance(connection, Engine):  # pytest-alembic hands over an Engine
+        with connection.begin() as conn:
+            run_migrations(conn)
+        return
     if connection is not None:
         run_migrations(connection)
         return

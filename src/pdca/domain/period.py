@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from enum import StrEnum
 
-from attrs import frozen
+from attrs import field, frozen
 
 from pdca.errors import ValidationError
 
@@ -34,8 +34,17 @@ class Period:
     1-12 for months."""
 
     year: int
-    kind: PeriodKind = PeriodKind.YEAR
+    kind: PeriodKind = field(default=PeriodKind.YEAR, converter=PeriodKind)
     index: int = 1
+
+    def __attrs_post_init__(self) -> None:
+        count = 12 // _MONTHS[self.kind]
+        if not 1 <= self.index <= count:
+            raise ValidationError(
+                "index", self.index, f"a {self.kind.value} index lies between 1 and {count}"
+            )
+        if not 1 <= self.year <= 9999:
+            raise ValidationError("year", self.year, "the year must lie between 1 and 9999")
 
     @classmethod
     def parse(cls, text: str | int | Period, field: str = "period") -> Period:

@@ -10,12 +10,14 @@ leaves the database as it was.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -119,6 +121,45 @@ def _containers(p: Period) -> list[Period]:
     return out
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+U = TypeVar("U")
+
+
+def _database_errors_as_conflicts(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn a write refused by the database (a stale version, a unique key another writer
+    took first), wherever it surfaces (an explicit flush or an autoflush before a query),
+    into :class:`~pdca.errors.ConcurrencyConflict` and roll the unit of work back."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except (StaleDataError, IntegrityError) as err:
+            uow = args[0]
+            assert isinstance(uow, UnitOfWork)
+            if isinstance(err, StaleDataError):
+                reason = (
+                    "another writer changed an object since it was loaded (reload it and try again)"
+                )
+            else:
+                reason = f"the database refused a write: {str(err.orig).splitlines()[0]}"
+            uow._fail(reason)
+            raise ConcurrencyConflict(
+                f"{reason}; nothing in this unit of work was written"
+            ) from err
+
+    return wrapper
+
+
+def _guard_public_methods(cls: type[U]) -> type[U]:
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(member):
+            setattr(cls, name, _database_errors_as_conflicts(member))
+    return cls
+
+
+@_guard_public_methods
 class UnitOfWork:
     """One transaction's worth of pdca use cases, performed by one actor."""
 
@@ -128,6 +169,7 @@ class UnitOfWork:
         self.clock = store.clock
         self._session: Session | None = None
         self._savepoint: Any = None
+        self._failed: str | None = None
 
     # ------------------------------------------------------------------ transaction
 
@@ -135,6 +177,11 @@ class UnitOfWork:
     def session(self) -> Session:
         if self._session is None:
             raise RuntimeError("use the unit of work inside a 'with' block")
+        if self._failed is not None:
+            raise ConcurrencyConflict(
+                f"this unit of work was rolled back ({self._failed}); nothing in it was "
+                "written: start a new one"
+            )
         return self._session
 
     def __enter__(self) -> UnitOfWork:
@@ -153,9 +200,16 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        session = self.session
+        session = self._session
+        assert session is not None, "unit of work not entered"
         try:
-            if exc_type is None:
+            if self._failed is not None:
+                if exc_type is None:
+                    raise ConcurrencyConflict(
+                        f"this unit of work was rolled back ({self._failed}); nothing in it "
+                        "was written"
+                    )
+            elif exc_type is None:
                 try:
                     if self._savepoint is not None:
                         session.flush()
@@ -189,22 +243,28 @@ class UnitOfWork:
                 session.close()
             self._session = None
             self._savepoint = None
+            self._failed = None
 
     def _rollback(self) -> None:
+        session = self._session
+        assert session is not None
         if self._savepoint is not None:
             if self._savepoint.is_active:
                 self._savepoint.rollback()
         else:
-            self.session.rollback()
+            session.rollback()
 
     def flush(self) -> None:
-        """Send pending changes to the database now (the commit still comes at the end)."""
-        try:
-            self.session.flush()
-        except StaleDataError as err:
-            raise ConcurrencyConflict(
-                "another writer changed this object since it was loaded; reload it and try again"
-            ) from err
+        """Send pending changes to the database now (the commit still comes at the end).
+
+        A conflict with another writer rolls the whole unit of work back and raises
+        :class:`~pdca.errors.ConcurrencyConflict`; the unit of work refuses further calls.
+        """
+        self.session.flush()
+
+    def _fail(self, reason: str) -> None:
+        self._rollback()
+        self._failed = reason
 
     # ------------------------------------------------------------------------ trail
 
@@ -504,8 +564,12 @@ class UnitOfWork:
                 raise ValidationError("org", o.code, f"is not in the scope of scheme {sch.code}")
         elif parent is not None and parent.scheme_id is not None:
             sch = self.session.get(Scheme, parent.scheme_id)
-        prev = self._cycle_or_none(o.id, str(p.previous()))
-        if prev is not None and prev.state != CycleState.CLOSED:
+        prev = self._latest_before(o.id, p)
+        if (
+            prev is not None
+            and prev.state != CycleState.CLOSED
+            and prev.period == str(p.previous())
+        ):
             raise ValidationError(
                 "period",
                 str(p),
@@ -545,9 +609,35 @@ class UnitOfWork:
                 "parent": parent.period if parent else None,
             },
         )
-        if prev is not None:
+        if prev is not None and prev.state == CycleState.CLOSED:
             self._carry_into(cyc, prev, sch)
         return cyc
+
+    def _same_kind(self, org_id: int | None, p: Period) -> Select[Cycle]:
+        c = t.cycle
+        pattern = {
+            PeriodKind.YEAR: "____",
+            PeriodKind.HALF: "____-H_",
+            PeriodKind.QUARTER: "____-Q_",
+            PeriodKind.MONTH: "____-__",
+        }[p.kind]
+        q = select(Cycle).where(c.c.org_id == org_id, c.c.period.like(pattern))
+        if p.kind is PeriodKind.MONTH:
+            q = q.where(~c.c.period.like("%-H%"), ~c.c.period.like("%-Q%"))
+        return q
+
+    def _latest_before(self, org_id: int | None, p: Period) -> Cycle | None:
+        """The organization's latest cycle of the same period kind before ``p``: usually the
+        previous period; after a skipped period the one before it, so a gap never drops
+        carried problems."""
+        c = t.cycle
+        q = self._same_kind(org_id, p).where(c.c.period < str(p))
+        return self.session.scalars(q.order_by(c.c.period.desc()).limit(1)).first()
+
+    def _earliest_after(self, org_id: int | None, p: Period) -> Cycle | None:
+        c = t.cycle
+        q = self._same_kind(org_id, p).where(c.c.period > str(p))
+        return self.session.scalars(q.order_by(c.c.period).limit(1)).first()
 
     def _carry_into(self, cyc: Cycle, prev: Cycle, sch: Scheme | None) -> int:
         """Continue every carried, not yet continued finding of ``prev`` in ``cyc``."""
@@ -624,7 +714,7 @@ class UnitOfWork:
             ).all()
             ctx["open_children"] = [f"{org}/{per} ({st})" for per, st in children]
         if event == "reopen":
-            nxt = self._cycle_or_none(cyc.org_id, str(p.next()))
+            nxt = self._earliest_after(cyc.org_id, p)
             ctx["next_cycle"] = f"{org}/{nxt.period}" if nxt is not None else None
             if cyc.parent_id is not None:
                 parent = self.session.get(Cycle, cyc.parent_id)
@@ -655,7 +745,7 @@ class UnitOfWork:
         )
         self.flush()
         if event == "close":
-            nxt = self._cycle_or_none(cyc.org_id, str(p.next()))
+            nxt = self._earliest_after(cyc.org_id, p)
             if nxt is not None:
                 sch = self.session.get(Scheme, nxt.scheme_id) if nxt.scheme_id else None
                 self._carry_into(nxt, cyc, sch)
@@ -801,6 +891,7 @@ class UnitOfWork:
         for k, val in changes.items():
             setattr(tgt, k, val)
         self._log("target", tgt.id, "update", data={"from": before, "to": changes})
+        self.flush()
         return tgt
 
     def add_measure(
@@ -871,6 +962,7 @@ class UnitOfWork:
         for k, val in changes.items():
             setattr(m, k, val)
         self._log("measure", m.id, "update", data={"from": before, "to": changes})
+        self.flush()
         return m
 
     def add_record(
@@ -960,6 +1052,11 @@ class UnitOfWork:
         found = (
             v.date("found_on", found_on) or self.clock.now().in_timezone(self.store.timezone).date()
         )
+        deadline_day = v.date("deadline", deadline)
+        if deadline_day is not None and deadline_day < found:
+            raise ValidationError(
+                "deadline", str(deadline_day), f"must not be before the finding ({found})"
+            )
         fnd = Finding(
             item_code=v.code("item_code", item_code),
             description=v.text("description", description, 4000),
@@ -967,7 +1064,7 @@ class UnitOfWork:
             severity=severity,
             source=source,
             found_on=found,
-            deadline=v.date("deadline", deadline),
+            deadline=deadline_day,
             state=FindingState.OPEN.value,
         )
         cyc.findings.append(fnd)
@@ -1002,7 +1099,12 @@ class UnitOfWork:
         return list(self.session.scalars(q.order_by(t.finding.c.id)))
 
     def _transition_finding(
-        self, finding_id: int, event: str, ctx: dict[str, Any], reason: str | None
+        self,
+        finding_id: int,
+        event: str,
+        ctx: dict[str, Any],
+        reason: str | None,
+        apply: Mapping[str, Any] | None = None,
     ) -> Finding:
         fnd = self.finding(finding_id)
         cyc = self.session.get(Cycle, fnd.cycle_id)
@@ -1013,6 +1115,8 @@ class UnitOfWork:
                 label, fnd.state, event, "cycle_open", [f"its {self._label(cyc)} is closed"]
             )
         change = FINDING.fire(fnd, event, label, ctx)
+        for key, value in (apply or {}).items():
+            setattr(fnd, key, value)
         self._log("finding", fnd.id, event, change=change, reason=reason, data=ctx or None)
         self.flush()
         return fnd
@@ -1026,31 +1130,38 @@ class UnitOfWork:
         deadline: dt.date | str | None = None,
     ) -> Finding:
         """open → rectifying: a rectification plan (整改措施) with an owner and deadline."""
-        fnd = self.finding(finding_id)
         dl = v.date("deadline", deadline)
-        ctx = {"plan": plan, "owner": owner}
-        result = self._transition_finding(
-            finding_id, "rectify", {**ctx, "deadline": dl}, reason=None
+        # Blank values are left to the guard, which names what is missing.
+        plan_text = v.optional_text("plan", plan, 4000)
+        owner_text = v.optional_text("owner", owner, 100)
+        fnd = self._transition_finding(
+            finding_id,
+            "rectify",
+            {"plan": plan_text, "owner": owner_text, "deadline": dl},
+            reason=None,
+            apply={"rectification": plan_text, "rectification_owner": owner_text}
+            | ({"deadline": dl} if dl is not None else {}),
         )
-        fnd.rectification = v.text("plan", plan, 4000)
-        fnd.rectification_owner = v.text("owner", owner, 100)
-        if dl is not None:
-            fnd.deadline = dl
-        return result
+        return fnd
 
     def verify(self, finding_id: int, *, verified_by: str, note: str | None = None) -> Finding:
         """rectifying → resolved: the assessor verifies the fix (验收)."""
-        fnd = self._transition_finding(
-            finding_id, "verify", {"verified_by": verified_by, "note": note}, reason=note
+        by = v.optional_text("verified_by", verified_by, 100)
+        note_text = v.optional_text("note", note, 4000)
+        return self._transition_finding(
+            finding_id,
+            "verify",
+            {"verified_by": by, "note": note_text},
+            reason=note_text,
+            apply={"resolution": note_text or f"verified by {by}"},
         )
-        fnd.resolution = v.optional_text("note", note, 4000) or f"verified by {verified_by}"
-        return fnd
 
     def waive(self, finding_id: int, *, reason: str) -> Finding:
         """open/rectifying → waived, with a reason."""
-        fnd = self._transition_finding(finding_id, "waive", {"reason": reason}, reason=reason)
-        fnd.resolution = reason
-        return fnd
+        why = v.optional_text("reason", reason, 4000)
+        return self._transition_finding(
+            finding_id, "waive", {"reason": why}, reason=why, apply={"resolution": why}
+        )
 
     def thread(self, finding_id: int) -> list[Finding]:
         """Every finding of one problem's thread, from the first period to the latest."""
