@@ -265,13 +265,13 @@ MAX = "categories[0].items[0].max_score"
         (
             {"categories": [cat("A", item("I1")), cat("B", item("I1"))]},
             VE,
-            r"^categories\[1\]\.items\[0\]\.code='I1': duplicate item code$",
+            r"^categories\[1\]\.items\[0\]\.code='I1': duplicate item code \(also at categories\[0\]\.items\[0\]\)$",
             "categories[1].items[0].code",
         ),
         (
             {"categories": [cat("A", item("I1"), item("I1"))]},
             VE,
-            r"^categories\[0\]\.items\[1\]\.code='I1': duplicate item code$",
+            r"^categories\[0\]\.items\[1\]\.code='I1': duplicate item code \(also at categories\[0\]\.items\[0\]\)$",
             "categories[0].items[1].code",
         ),
         (
@@ -298,7 +298,12 @@ MAX = "categories[0].items[0].max_score"
         ({"issuer": "NOBODY"}, NF, r"^organization 'NOBODY' not found$", None),
         ({"issuer": None, "scope": ["B11", "NOBODY"]}, NF, r"'NOBODY' not found", None),
         ({"issuer": None}, VE, r"^scope=None: give a scope or an issuer$", "scope"),
-        ({"issuer": None, "scope": ["B11", "B11"]}, VE, r"lists an organization twice", "scope"),
+        (
+            {"issuer": None, "scope": ["B11", "B11"]},
+            VE,
+            r"duplicate organization in the scope",
+            "scope[1]",
+        ),
     ],
 )
 def test_scheme_validation_writes_nothing(

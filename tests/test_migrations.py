@@ -44,6 +44,7 @@ STANDARD_CHECKS = (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+HEAD = "0002"
 EXPECTED_TABLES = {
     "pdca_organization",
     "pdca_scheme",
@@ -53,6 +54,9 @@ EXPECTED_TABLES = {
     "pdca_cycle",
     "pdca_target",
     "pdca_measure",
+    "pdca_checkpoint",
+    "pdca_item_method",
+    "pdca_score",
     "pdca_record",
     "pdca_finding",
     "pdca_event",
@@ -118,7 +122,7 @@ def test_upgrade_creates_the_tables_and_own_version_table(engine: sa.Engine) -> 
     assert tables(engine) == EXPECTED_TABLES | {"pdca_alembic_version"}
     assert "alembic_version" not in tables(engine)
     head = migrate.head_revision()
-    assert head == "0001"
+    assert head == HEAD
     assert pdca.current_revision(engine) == head
     assert pdca.check_at_head(engine) is True
     with engine.connect() as conn:
@@ -128,7 +132,7 @@ def test_upgrade_creates_the_tables_and_own_version_table(engine: sa.Engine) -> 
 def test_upgrade_twice_is_a_no_op(engine: sa.Engine) -> None:
     pdca.upgrade(engine)
     pdca.upgrade(engine)
-    assert pdca.current_revision(engine) == "0001"
+    assert pdca.current_revision(engine) == HEAD
     assert tables(engine) == EXPECTED_TABLES | {"pdca_alembic_version"}
 
 
@@ -157,7 +161,7 @@ def test_migrations_leave_a_hosts_schema_alone(engine: sa.Engine) -> None:
         "alembic_version",
         "host_user",
     }
-    assert pdca.current_revision(engine) == "0001"
+    assert pdca.current_revision(engine) == HEAD
     pdca.downgrade(engine, "base")
     assert tables(engine) == {"pdca_alembic_version", "alembic_version", "host_user"}
     with engine.connect() as conn:
@@ -170,7 +174,7 @@ def test_upgrade_on_a_connection_joins_the_callers_transaction(engine: sa.Engine
     try:
         conn.begin()
         pdca.upgrade(conn)
-        assert pdca.current_revision(conn) == "0001"
+        assert pdca.current_revision(conn) == HEAD
         conn.rollback()
     finally:
         conn.close()
@@ -185,7 +189,7 @@ def test_store_migration_api(empty_db_url: str) -> None:
         assert store.current_revision() is None
         assert store.check_at_head() is False
         store.upgrade()
-        assert store.current_revision() == "0001"
+        assert store.current_revision() == HEAD
         assert store.check_at_head() is True
         store.downgrade("base")
         assert store.current_revision() is None
@@ -213,7 +217,10 @@ def test_migrations_path_holds_env_and_versions() -> None:
     assert (path / "env.py").is_file()
     assert (path / "script.py.mako").is_file()
     assert (path / "versions").is_dir()
-    assert sorted(p.name for p in (path / "versions").glob("*.py")) == ["0001_initial_schema.py"]
+    assert sorted(p.name for p in (path / "versions").glob("*.py")) == [
+        "0001_initial_schema.py",
+        "0002_scoring.py",
+    ]
     package_dir = Path(pdca.__file__).resolve().parent
     if "site-packages" in package_dir.parts:
         # The installed wheel carries its migrations inside the package.
@@ -279,7 +286,7 @@ def test_installed_layout_finds_and_runs_the_packaged_migrations(tmp_path: Path)
     package_file, path, revision = r.stdout.split()
     assert Path(package_file).resolve() == (site / "pdca" / "__init__.py").resolve()
     assert Path(path).resolve() == (site / "pdca" / "migrations").resolve()
-    assert revision == "0001"
+    assert revision == HEAD
 
 
 def test_missing_migrations_are_a_clear_error(tmp_path: Path) -> None:

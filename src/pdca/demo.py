@@ -206,7 +206,7 @@ def run_demo(store: Store, clock: FixedClock, year: int) -> DemoResult:
             uow.add_organization(code, name, "党支部", parent=ASSESSOR[0], peer_group="党支部")
         for code, name, parent in GROUPS:
             uow.add_organization(code, name, "党小组", parent=parent, peer_group="党小组")
-        scheme = uow.add_scheme(**xiangtan_scheme(year))
+        scheme = uow.add_scheme(xiangtan_scheme(year))
         orgs = [(o.code, o.name) for o in uow.scope(scheme.code)]
 
     secretary = dict(zip([c for c, _ in orgs], SECRETARIES, strict=False))
@@ -333,7 +333,7 @@ def run_demo(store: Store, clock: FixedClock, year: int) -> DemoResult:
     _at(clock, nxt, 1, 12)
     carried_targets = 0
     with store.unit_of_work(office) as uow:
-        uow.add_scheme(**xiangtan_scheme(nxt))
+        uow.add_scheme(xiangtan_scheme(nxt))
         opened = 0
         for code, _ in orgs:
             cyc = uow.open_cycle(code, str(nxt), scheme=f"XT-{nxt}")

@@ -14,12 +14,16 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pendulum
 from attrs import define, field
 
+if TYPE_CHECKING:
+    from .scheme import SchemeSpec
+
 __all__ = [
+    "Checkpoint",
     "Cycle",
     "CycleState",
     "Event",
@@ -32,6 +36,7 @@ __all__ = [
     "Record",
     "Scheme",
     "SchemeCategory",
+    "Score",
     "Target",
     "TargetOrigin",
 ]
@@ -99,6 +104,10 @@ class Item:
     max_score: Decimal
     rule: str = "points"
     evidence: str | None = None
+    per: Decimal | None = None
+    scale: str | None = None
+    record_kind: str | None = None
+    target: int | None = None
     position: int = 0
     category_id: int | None = None
     scheme_id: int | None = None
@@ -118,6 +127,41 @@ class SchemeCategory:
 
 
 @define(slots=False, eq=False, kw_only=True)
+class Checkpoint:
+    """A dated check within a scheme's period (日常/月度/季度/年中/年终/抽查/专项督查), with its
+    weight in the result. Once finalized its scores change only through appeals."""
+
+    code: str
+    kind: str
+    name: str
+    weight: Decimal
+    on_date: dt.date | None = None
+    position: int = 0
+    finalized_at: pendulum.DateTime | None = None
+    scheme_id: int | None = None
+    id: int | None = None
+
+
+@define(slots=False, eq=False, kw_only=True)
+class Score:
+    """One assessor's value for one item at one checkpoint by one method (得分)."""
+
+    cycle_id: int
+    item_id: int
+    checkpoint_id: int
+    method: str
+    assessor: str
+    assessor_org: str = ""
+    raw: str = ""
+    points: Decimal = Decimal(0)
+    hits: int = 0
+    comment: str | None = None
+    entered_at: pendulum.DateTime | None = None
+    id: int | None = None
+    version: int = 0
+
+
+@define(slots=False, eq=False, kw_only=True)
 class Scheme:
     """One period's assessment rules, issued by an assessor to a scope of organizations."""
 
@@ -126,8 +170,21 @@ class Scheme:
     period: str
     issuer_id: int | None = None
     categories: list[SchemeCategory] = field(factory=list)
+    checkpoints: list[Checkpoint] = field(factory=list)
+    definition: dict[str, Any] | None = None
     created_at: pendulum.DateTime | None = None
     id: int | None = None
+
+    def spec(self) -> SchemeSpec:
+        """The scheme's full, validated definition."""
+        from .scheme import parse_scheme
+
+        if self.definition is None:
+            raise ValueError(f"scheme {self.code} has no definition")
+        return parse_scheme(self.definition, source=f"scheme {self.code}")
+
+    def checkpoint(self, code: str) -> Checkpoint | None:
+        return next((c for c in self.checkpoints if c.code == code), None)
 
     def items(self) -> list[Item]:
         return [item for cat in self.categories for item in cat.items]

@@ -39,6 +39,8 @@ def start_mappers() -> None:
                 )
             },
         )
+        reg.map_imperatively(m.Checkpoint, t.checkpoint)
+        reg.map_imperatively(m.Score, t.score, version_id_col=t.score.c.version)
         reg.map_imperatively(
             m.Scheme,
             t.scheme,
@@ -47,7 +49,12 @@ def start_mappers() -> None:
                     m.SchemeCategory,
                     order_by=t.scheme_category.c.position,
                     cascade="all, delete-orphan",
-                )
+                ),
+                "checkpoints": relationship(
+                    m.Checkpoint,
+                    order_by=t.checkpoint.c.position,
+                    cascade="all, delete-orphan",
+                ),
             },
         )
         reg.map_imperatively(m.Measure, t.measure)

@@ -59,6 +59,9 @@ scheme = Table(
     Column("period", PERIOD, nullable=False, index=True),
     Column("issuer_id", ID, ForeignKey("pdca_organization.id"), nullable=True),
     Column("created_at", UTCDateTime(), nullable=True),
+    # The full validated definition (pdca.domain.scheme.scheme_to_data); the tables below
+    # repeat what SQL needs to compute results.
+    Column("definition", JSON, nullable=True),
 )
 
 scheme_category = Table(
@@ -83,7 +86,35 @@ item = Table(
     Column("max_score", ScaledDecimal(4), nullable=False),
     Column("rule", String(16), nullable=False, default="points"),
     Column("evidence", Text, nullable=True),
+    Column("per", ScaledDecimal(4), nullable=True),
+    Column("scale", CODE, nullable=True),
+    Column("record_kind", CODE, nullable=True),
+    Column("target", Integer, nullable=True),
     Column("position", Integer, nullable=False, default=0),
+    UniqueConstraint("scheme_id", "code"),
+)
+
+item_method = Table(
+    "pdca_item_method",
+    metadata,
+    Column("item_id", ID, ForeignKey("pdca_item.id"), primary_key=True),
+    Column("method", String(32), primary_key=True),
+    # Weight × 10^4 (0.2 → 2000); commentary has weight 0.
+    Column("weight", Integer, nullable=False),
+)
+
+checkpoint = Table(
+    "pdca_checkpoint",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("scheme_id", ID, ForeignKey("pdca_scheme.id"), nullable=False),
+    Column("code", CODE, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("name", NAME, nullable=False),
+    Column("on_date", Date, nullable=True),
+    Column("weight", ScaledDecimal(4), nullable=False),
+    Column("position", Integer, nullable=False, default=0),
+    Column("finalized_at", UTCDateTime(), nullable=True),
     UniqueConstraint("scheme_id", "code"),
 )
 
@@ -181,6 +212,35 @@ finding = Table(
     Column("previous_id", ID, ForeignKey("pdca_finding.id"), nullable=True, unique=True),
     Column("carry_count", Integer, nullable=False, default=0),
     Column("version", Integer, nullable=False),
+)
+
+score = Table(
+    "pdca_score",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("cycle_id", ID, ForeignKey("pdca_cycle.id"), nullable=False),
+    Column("item_id", ID, ForeignKey("pdca_item.id"), nullable=False),
+    Column("checkpoint_id", ID, ForeignKey("pdca_checkpoint.id"), nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("assessor", PERSON, nullable=False),
+    Column("assessor_org", CODE, nullable=False, default=""),
+    Column("raw", String(64), nullable=False),
+    # Points as converted by the item's rule, exact (× 10^4).
+    Column("points", ScaledDecimal(4), nullable=False),
+    # Violations (deduction, penalty) or hits (veto) counted by this entry.
+    Column("hits", Integer, nullable=False, default=0),
+    Column("comment", Text, nullable=True),
+    Column("entered_at", UTCDateTime(), nullable=False),
+    Column("version", Integer, nullable=False),
+    UniqueConstraint(
+        "cycle_id",
+        "item_id",
+        "checkpoint_id",
+        "method",
+        "assessor",
+        "assessor_org",
+        name="uq_pdca_score_entry",
+    ),
 )
 
 event = Table(

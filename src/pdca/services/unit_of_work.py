@@ -26,25 +26,28 @@ from pdca.domain.actor import Actor
 from pdca.domain.carry import carry_forward
 from pdca.domain.lifecycle import CYCLE, FINDING, Change
 from pdca.domain.model import (
+    Checkpoint,
     Cycle,
     CycleState,
     Event,
     Finding,
     FindingState,
-    Item,
     Measure,
     MeasureStatus,
     Organization,
     Record,
     Scheme,
     SchemeCategory,
+    Score,
     Target,
     TargetOrigin,
 )
 from pdca.domain.period import Period, PeriodKind
+from pdca.domain.scheme import SchemeSpec
 from pdca.errors import ConcurrencyConflict, GuardFailed, NotFound, ValidationError
 from pdca.persistence import tables as t
 
+from . import scoring as _scoring
 from . import validate as v
 
 if TYPE_CHECKING:
@@ -359,100 +362,88 @@ class UnitOfWork:
 
     def add_scheme(
         self,
-        code: str,
-        title: str,
-        period: str,
+        spec: SchemeSpec | Mapping[str, Any] | str,
+        title: str | None = None,
+        period: str | None = None,
         *,
         issuer: str | None = None,
         scope: Sequence[str] | None = None,
-        categories: Sequence[Mapping[str, Any]] = (),
+        categories: Sequence[Mapping[str, Any]] | None = None,
+        **settings: Any,
     ) -> Scheme:
         """Issue an assessment scheme for a period.
 
-        ``categories`` is a list of ``{"code", "name", "items": [{"code", "title",
-        "max_score", "rule"?, "evidence"?}]}``. ``scope`` lists the codes of the organizations
-        assessed; by default every organization below the issuer.
+        Give a :class:`~pdca.domain.scheme.SchemeSpec`, a mapping in the scheme file format
+        (see the docs), or the code, title and period with the other fields as keywords
+        (``categories``, ``checkpoints``, ``grade_bands``, ``outcomes`` …). Every problem is
+        reported at once (:class:`~pdca.domain.scheme.SchemeInvalid`). ``scope`` lists the
+        codes of the organizations assessed; by default every organization below the
+        issuer.
         """
-        c = v.code("code", code)
-        ttl = v.text("title", title, 200)
-        p = Period.parse(period)
-        if self.session.scalars(select(Scheme).where(t.scheme.c.code == c)).first():
-            raise ValidationError("code", c, "a scheme with this code already exists")
-        issuer_org = self.organization(issuer) if issuer is not None else None
-        if scope is None:
-            if issuer_org is None:
-                raise ValidationError("scope", None, "give a scope or an issuer")
-            scope_orgs = self.descendants(issuer_org.code)
-        else:
-            scope_orgs = [self.organization(s) for s in scope]
-        if len({o.code for o in scope_orgs}) != len(scope_orgs):
-            raise ValidationError("scope", list(scope or ()), "lists an organization twice")
-        scheme = Scheme(
-            code=c,
-            title=ttl,
-            period=str(p),
-            issuer_id=issuer_org.id if issuer_org else None,
-            created_at=self.clock.now(),
+        parsed = _scoring.scheme_data(spec, title, period, issuer, scope, categories, settings)
+        return _scoring.add_scheme(self, parsed)
+
+    def scheme_spec(self, code: str) -> SchemeSpec:
+        """The full definition of scheme ``code``."""
+        return self.scheme(code).spec()
+
+    def finalize_checkpoint(self, scheme: str, checkpoint: str) -> Checkpoint:
+        """Close a checkpoint of a scheme for score entry: later changes go through appeals."""
+        return _scoring.finalize_checkpoint(self, scheme, checkpoint)
+
+    def enter_score(
+        self,
+        org: str,
+        period: str,
+        item: str,
+        checkpoint: str,
+        method: str,
+        value: Any,
+        *,
+        assessor: str | None = None,
+        assessor_org: str | None = None,
+        comment: str | None = None,
+    ) -> Score:
+        """Enter one assessor's value for an item at a checkpoint by a method.
+
+        ``assessor`` defaults to the actor's name and ``assessor_org`` to the actor's
+        organization. Entering again for the same assessor replaces the value (and the trail
+        keeps both). Refused, with nothing written: a value outside the item's rule; a
+        method the item does not allow; an organization scoring itself in the mutual, panel
+        or democratic methods; a self-assessment by anyone but the organization itself; a
+        finalized checkpoint; a cycle that is not doing or checking.
+        """
+        return _scoring.enter_score(
+            self,
+            org,
+            period,
+            item,
+            checkpoint,
+            method,
+            value,
+            assessor=assessor,
+            assessor_org=assessor_org,
+            comment=comment,
         )
-        self.session.add(scheme)
-        self.flush()
-        seen_cat: set[str] = set()
-        seen_item: set[str] = set()
-        for ci, cat in enumerate(categories):
-            path = f"categories[{ci}]"
-            cc = v.code(f"{path}.code", cat.get("code"))
-            if cc in seen_cat:
-                raise ValidationError(f"{path}.code", cc, "duplicate category code")
-            seen_cat.add(cc)
-            category = SchemeCategory(
-                code=cc, name=v.text(f"{path}.name", cat.get("name"), 200), position=ci
-            )
-            for ii, it in enumerate(cat.get("items", ())):
-                ipath = f"{path}.items[{ii}]"
-                ic = v.code(f"{ipath}.code", it.get("code"))
-                if ic in seen_item:
-                    raise ValidationError(f"{ipath}.code", ic, "duplicate item code")
-                seen_item.add(ic)
-                category.items.append(
-                    Item(
-                        code=ic,
-                        title=v.text(f"{ipath}.title", it.get("title"), 200),
-                        max_score=v.decimal(
-                            f"{ipath}.max_score", it.get("max_score"), places=2, positive=True
-                        ),
-                        rule=v.code(f"{ipath}.rule", it.get("rule", "points"), 16),
-                        evidence=v.optional_text(f"{ipath}.evidence", it.get("evidence"), 2000),
-                        position=ii,
-                        scheme_id=scheme.id,
-                    )
-                )
-            scheme.categories.append(category)
-        if scope_orgs:
-            self.session.execute(
-                t.scheme_scope.insert(),
-                [{"scheme_id": scheme.id, "org_id": o.id} for o in scope_orgs],
-            )
-        self.flush()
-        self._log(
-            "scheme",
-            scheme.id,
-            "create",
-            data={
-                "code": c,
-                "period": str(p),
-                "issuer": issuer,
-                "items": sorted(seen_item),
-                "scope": len(scope_orgs),
-            },
-        )
-        return scheme
+
+    def scores(self, org: str, period: str) -> list[Score]:
+        """Every score entered for an organization's cycle, in the order entered."""
+        return _scoring.scores(self, org, period)
+
+    def results(self, scheme: str, period: str) -> _scoring.Results:
+        """Totals, sub-totals, grades, ranks and outcomes of every organization assessed by
+        ``scheme`` in ``period`` (computed in the database)."""
+        return _scoring.results(self, scheme, period)
 
     def scheme(self, code: str) -> Scheme:
         """The scheme with ``code``, with its categories and items."""
         s = self.session.scalars(
             select(Scheme)
             .where(t.scheme.c.code == code)
-            .options(selectinload(Scheme.categories).selectinload(SchemeCategory.items))  # type: ignore[arg-type]
+            .options(
+                selectinload(Scheme.categories).selectinload(SchemeCategory.items),  # type: ignore[arg-type]
+                selectinload(Scheme.checkpoints),  # type: ignore[arg-type]
+            )
         ).one_or_none()
         if s is None:
             raise NotFound("scheme", code)
