@@ -13,7 +13,9 @@ The arithmetic, all on exact scaled integers (rounding is **half-up**, always):
    dropped first. The mean is rounded half-up to 4 decimal places.
 3. An item's score is the sum over checkpoints and scored methods of
    checkpoint weight × method weight × mean, rounded half-up to 2 decimal places. A
-   missing entry counts 0. A ``count`` item instead scores
+   missing entry counts 0. Bonus and penalty items accumulate instead: the sum over
+   checkpoints of method weight × mean (no checkpoint weight), rounded half-up to 2 places
+   and capped at the item's maximum. A ``count`` item scores
    min(actual / target, 1) × maximum from the cycle's records, rounded half-up to 2 places.
 4. Category sub-total = sum of its base items (points, grade, count, deduction).
 5. Total = base items + min(bonus items, bonus_cap) − min(penalty items, penalty_cap),
@@ -57,6 +59,8 @@ TIE_RULE = (
     "standard competition ranking: equal totals share a rank and the next rank is skipped "
     "(1, 2, 2, 4)"
 )
+#: Rules whose points add up over checkpoints instead of being weighted by them.
+ACCUMULATING_RULES = ("bonus", "penalty")
 S4 = 10_000  # 4 decimal places
 S2 = 100  # 2 decimal places
 
@@ -71,7 +75,7 @@ def to_s4(d: Decimal) -> int:
 
 
 def from_s2(v: int) -> Decimal:
-    return Decimal(v) / S2
+    return Decimal(v).scaleb(-2)
 
 
 # ------------------------------------------------------------------------ conversion
@@ -205,8 +209,12 @@ def _item_score_s2(
             mean = half_up_div(sum(values) - max(values) - min(values), len(values) - 2)
         else:
             mean = half_up_div(sum(values), len(values))
-        raw += mean * to_s4(weight) * cp_weight[cp]
-    return half_up_div(raw, S4 * S4 * S4 // S2)
+        cw = S4 if item.rule in ACCUMULATING_RULES else cp_weight[cp]
+        raw += mean * to_s4(weight) * cw
+    score = half_up_div(raw, S4 * S4 * S4 // S2)
+    if item.rule in ACCUMULATING_RULES:
+        score = min(score, to_s4(item.max_score) // S2)
+    return score
 
 
 def score_org(

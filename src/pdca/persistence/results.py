@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from pdca.domain.scheme import BASE_RULES, SchemeSpec
+from pdca.domain.scoring import ACCUMULATING_RULES
 
 from . import tables as t
 
@@ -82,33 +83,43 @@ def _item_scores(spec: SchemeSpec, scheme_id: int, period: str) -> Any:
     )
     im = t.item_method
     cp = t.checkpoint
+    it = t.item
+    accumulating = it.c.rule.in_(ACCUMULATING_RULES)
+    cp_weight = case((accumulating, S4), else_=cp.c.weight)
     weighted = (
         select(
             entries.c.cycle_id,
             entries.c.item_id,
-            _big(func.sum(_big(mean) * im.c.weight * cp.c.weight)).label("raw"),
+            _big(func.sum(_big(mean) * im.c.weight * cp_weight)).label("raw"),
             _big(func.sum(entries.c.hits)).label("hits"),
         )
         .join(im, and_(im.c.item_id == entries.c.item_id, im.c.method == entries.c.method))
         .join(cp, cp.c.id == entries.c.checkpoint_id)
+        .join(it, it.c.id == entries.c.item_id)
         .group_by(entries.c.cycle_id, entries.c.item_id)
         .cte("weighted")
     )
+    it2 = t.item.alias("it2")
+    rounded = _half_up(weighted.c.raw, S4 * S4 * S4 // S2)
+    item_max = _big(it2.c.max_score // S2)
     scored = select(
         weighted.c.cycle_id,
         weighted.c.item_id,
-        _half_up(weighted.c.raw, S4 * S4 * S4 // S2).label("score"),
+        case(
+            (and_(it2.c.rule.in_(ACCUMULATING_RULES), rounded > item_max), item_max),
+            else_=rounded,
+        ).label("score"),
         weighted.c.hits,
-    )
+    ).join(it2, it2.c.id == weighted.c.item_id)
     # Count items: min(actual, target) × max / target, from the cycle's records.
     rec = t.record
+    it = t.item
     actual = (
         select(rec.c.cycle_id, rec.c.kind, _big(func.sum(rec.c.quantity)).label("actual"))
         .where(rec.c.cycle_id.in_(select(cycles.c.cycle_id)))
         .group_by(rec.c.cycle_id, rec.c.kind)
         .cte("actual")
     )
-    it = t.item
     capped = case((actual.c.actual > it.c.target, it.c.target), else_=actual.c.actual)
     counted = (
         select(
@@ -133,7 +144,7 @@ def item_scores(
         .join(t.item, t.item.c.id == scores.c.item_id)
         .order_by(scores.c.cycle_id, t.item.c.position)
     )
-    return [(c, code, Decimal(s) / S2) for c, code, s in conn.execute(q).all()]
+    return [(c, code, Decimal(s).scaleb(-2)) for c, code, s in conn.execute(q).all()]
 
 
 def subtotals(
@@ -150,7 +161,7 @@ def subtotals(
         .where(it.c.rule.in_(BASE_RULES))
         .group_by(scores.c.cycle_id, cat.c.code)
     )
-    return [(c, code, Decimal(s) / S2) for c, code, s in conn.execute(q).all()]
+    return [(c, code, Decimal(s).scaleb(-2)) for c, code, s in conn.execute(q).all()]
 
 
 def totals_query(spec: SchemeSpec, scheme_id: int, period: str) -> Select[Any]:
@@ -232,7 +243,7 @@ def totals(
     for r in rows:
         d = dict(r)
         for k in ("base", "bonus", "penalty", "total"):
-            d[k] = Decimal(int(d[k])) / S2
+            d[k] = Decimal(int(d[k])).scaleb(-2)
         d["veto_hits"] = int(d["veto_hits"])
         d["rank"] = int(d["rank"])
         d["group_size"] = int(d["group_size"])
