@@ -10,7 +10,8 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -22,8 +23,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pdca._version import __version__
 from pdca.clock import FixedClock
+from pdca.domain.actor import Actor
+from pdca.domain.scheme import SchemeInvalid
 from pdca.errors import PdcaError
 from pdca.persistence.database import DEFAULT_URL
+from pdca.samples import SAMPLES, run_sample
 from pdca.services.store import Store, open_store
 from pdca.services.unit_of_work import CHECKPOINT_LABELS
 
@@ -34,9 +38,11 @@ ENV_URL = "PDCA_DATABASE_URL"
 
 
 class Context:
-    def __init__(self, db: str | None) -> None:
+    def __init__(self, db: str | None, actor: str | None = None) -> None:
         self.db_given = db
         self.url = db or os.environ.get(ENV_URL) or DEFAULT_URL
+        name, _, org = (actor or os.environ.get("PDCA_ACTOR") or "pdca-cli").partition("@")
+        self.actor = Actor(name, org=org or None)
 
     def store(self, **kwargs: Any) -> Store:
         return open_store(self.url, **kwargs)
@@ -59,10 +65,16 @@ def _console() -> Console:
     default=None,
     help=f"Database URL (else ${ENV_URL}, else {DEFAULT_URL}).",
 )
+@click.option(
+    "--actor",
+    metavar="NAME[@ORG]",
+    default=None,
+    help="Who is acting, written into the trail (else $PDCA_ACTOR, else pdca-cli).",
+)
 @click.pass_context
-def cli(ctx: click.Context, db: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, actor: str | None) -> None:
     """pdca: plan → do → check → act for party-building assessment (党建考核)."""
-    ctx.obj = Context(db)
+    ctx.obj = Context(db, actor)
 
 
 # ----------------------------------------------------------------------------- db
@@ -122,11 +134,197 @@ def db_current(obj: Context, as_json: bool) -> None:
     )
 
 
+# ------------------------------------------------------------------------- scheme
+
+
+@cli.group()
+def scheme() -> None:
+    """Assessment schemes: validate, import and export (YAML or Excel)."""
+
+
+@scheme.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def scheme_validate(file: Path, as_json: bool) -> None:
+    """Check a scheme file and report every problem (exit 1 if there is any)."""
+    from pdca.io.scheme_files import read_scheme
+
+    try:
+        spec = read_scheme(file)
+    except SchemeInvalid as err:
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "file": str(file),
+                        "valid": False,
+                        "problems": [_problem(p) for p in err.problems],
+                    },
+                    ensure_ascii=False,
+                )
+            )
+            sys.exit(1)
+        _fail(str(err))
+    except PdcaError as err:
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {"file": str(file), "valid": False, "problems": [{"message": str(err)}]},
+                    ensure_ascii=False,
+                )
+            )
+            sys.exit(1)
+        _fail(str(err))
+    _report(
+        {"file": str(file), "valid": True, "code": spec.code, "items": len(spec.items())},
+        as_json,
+        f"{file}: valid scheme {spec.code} ({spec.title}), {len(spec.items())} items",
+    )
+
+
+def _problem(p: Any) -> dict[str, Any]:
+    value = p.value if isinstance(p.value, str | int | float | bool | type(None)) else str(p.value)
+    return {"location": p.location, "field": p.field, "value": value, "rule": p.rule}
+
+
+@scheme.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def scheme_import(obj: Context, file: Path, as_json: bool) -> None:
+    """Import a scheme from YAML or Excel; all or nothing."""
+    from pdca.io.scheme_files import read_scheme
+
+    with _errors():
+        spec = read_scheme(file)
+        with obj.store() as store, store.unit_of_work(obj.actor) as uow:
+            uow.add_scheme(spec)
+    _report(
+        {"file": str(file), "scheme": spec.code, "period": spec.period, "items": len(spec.items())},
+        as_json,
+        f"imported scheme {spec.code} ({spec.title}, {spec.period}): {len(spec.items())} items",
+    )
+
+
+@scheme.command("export")
+@click.argument("code")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write: .yaml, .yml or .xlsx.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def scheme_export(obj: Context, code: str, out: Path, as_json: bool) -> None:
+    """Write scheme CODE to a YAML or Excel file."""
+    from pdca.io.scheme_files import write_scheme
+
+    with _errors():
+        with obj.store() as store, store.unit_of_work(obj.actor) as uow:
+            spec = uow.scheme_spec(code)
+        write_scheme(spec, out)
+    _report({"scheme": code, "file": str(out)}, as_json, f"wrote scheme {code} to {out}")
+
+
+# -------------------------------------------------------------------------- score
+
+
+@cli.group()
+def score() -> None:
+    """Scores: import entered scores from CSV or Excel."""
+
+
+@score.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def score_import(obj: Context, file: Path, as_json: bool) -> None:
+    """Import scores (CSV in UTF-8, UTF-8 with BOM or GBK; or XLSX); all or nothing."""
+    from pdca.io.score_files import import_scores
+
+    with (
+        _errors(),
+        obj.store() as store,
+        _progress("importing scores") as tick,
+        store.unit_of_work(obj.actor) as uow,
+    ):
+        result = import_scores(uow, file, progress=tick)
+    _report(
+        {
+            "file": str(file),
+            "rows": result.rows,
+            "entered": result.entered,
+            "replaced": result.replaced,
+        },
+        as_json,
+        f"{file}: {result.rows} rows, {result.entered} scores entered, {result.replaced} replaced",
+    )
+
+
+# ------------------------------------------------------------------------ results
+
+
+@cli.command()
+@click.option("--scheme", "scheme_code", required=True, help="The scheme's code.")
+@click.option("--period", required=True, help="The period, e.g. 2025 or 2025-Q2.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.pass_obj
+def results(obj: Context, scheme_code: str, period: str, as_json: bool) -> None:
+    """Totals, sub-totals, grades, ranks and outcomes of a scheme's period."""
+    with _errors(), obj.store() as store, store.unit_of_work(obj.actor) as uow:
+        res = uow.results(scheme_code, period)
+    if as_json:
+        click.echo(json.dumps(res.as_dict(), ensure_ascii=False, indent=2))
+        return
+    _print_results(res.as_dict())
+
+
+def _print_results(data: dict[str, Any], top: int | None = None) -> None:
+    con = _console()
+    con.print(f"[bold]{data['scheme']} · {data['period']} 考核结果[/bold]")
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in data["results"]:
+        groups.setdefault(r["peer_group"], []).append(r)
+    for group, rows in groups.items():
+        shown = f"前 {top} 名 / " if top and top < len(rows) else ""
+        table = Table(title=f"同类组 {group or '—'}（{shown}{len(rows)} 个）")
+        table.add_column("名次", justify="right", no_wrap=True)
+        table.add_column("党组织")
+        table.add_column("总分", justify="right", no_wrap=True)
+        table.add_column("等次", no_wrap=True)
+        table.add_column("否决", no_wrap=True)
+        table.add_column("结果运用")
+        for r in rows[:top] if top else rows:
+            outcomes = "；".join(
+                o["label"] + (f" {o['band']}×{o['factor']}" if "band" in o else "")
+                for o in r["outcomes"]
+            )
+            table.add_row(
+                str(r["rank"]),
+                r["name"],
+                r["total"],
+                r["grade"] or "",
+                "一票否决" if r["vetoed"] else "",
+                outcomes,
+            )
+        con.print(table)
+    con.print(f"排名规则 ties: {data['tie_rule']}；计分 rounding: {data['rounding']}")
+
+
 # --------------------------------------------------------------------------- demo
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--sample",
+    type=click.Choice(sorted(SAMPLES)),
+    default="xiangtan",
+    show_default=True,
+    help="Which source article's scheme and year to run.",
+)
 @click.option(
     "--year",
     type=click.IntRange(1990, 2100),
@@ -134,14 +332,12 @@ def db_current(obj: Context, as_json: bool) -> None:
     help="The year to assess (default: last year); the demo then opens the next.",
 )
 @click.pass_obj
-def demo(obj: Context, as_json: bool, year: int | None) -> None:
-    """Run a whole assessment year and roll over into the next.
+def demo(obj: Context, as_json: bool, sample: str, year: int | None) -> None:
+    """Run a whole assessment year of a sample and roll over into the next.
 
     Without --db (or $PDCA_DATABASE_URL) the demo uses a new temporary SQLite file, kept
     afterwards so it can be inspected; its URL is printed.
     """
-    from pdca.demo import run_demo
-
     url = obj.db_given or os.environ.get(ENV_URL)
     if url is None:
         fd, path = tempfile.mkstemp(prefix="pdca-demo-", suffix=".sqlite3")
@@ -150,7 +346,7 @@ def demo(obj: Context, as_json: bool, year: int | None) -> None:
     year = year or pendulum.now("Asia/Shanghai").year - 1
     clock = FixedClock(pendulum.datetime(year, 1, 1, tz="Asia/Shanghai"))
     with _errors(), open_store(url, clock=clock, upgrade=True) as store:
-        result = run_demo(store, clock, year)
+        result = run_sample(sample, store, clock, year)
     data = {"database": url, **result.as_dict()}
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
@@ -160,12 +356,19 @@ def demo(obj: Context, as_json: bool, year: int | None) -> None:
 
 def _print_demo(data: dict[str, Any]) -> None:
     con = _console()
-    con.print(f"[bold]pdca 演示：{data['period_from']} 年度党建考核 PDCA 循环[/bold]")
+    con.print(
+        f"[bold]pdca 演示 {data['sample']}：{data['period_from']} 年度党建考核 PDCA 循环[/bold]"
+    )
+    con.print(f"依据 source: {data['article']}")
     con.print(f"数据库 database: {data['database']}")
     con.print(
         f"考核方案 scheme {data['scheme']}：{data['organizations']} 个党组织，"
-        f"{data['measures']} 项措施，{data['records']} 条日常记录"
+        f"{data['measures']} 项措施，{data['records']} 条日常记录，{data['scores']} 条评分"
     )
+    if data.get("results"):
+        _print_results(data["results"], top=5)
+    for line in data.get("highlights", []):
+        con.print(f"· {line}")
     con.print(
         f"检查发现问题 {data['findings_total']} 个：已整改验收 {data['findings_resolved']}，"
         f"免于整改 {data['findings_waived']}，结转下年 {data['findings_carried_forward']}"
@@ -214,6 +417,31 @@ class _errors:
         if isinstance(exc, SQLAlchemyError):
             orig = getattr(exc, "orig", None) or exc
             _fail(f"database: {type(orig).__name__}: {str(orig).splitlines()[0]}")
+
+
+@contextmanager
+def _progress(what: str) -> Iterator[Callable[[int], None]]:
+    """A progress line on a terminal (stderr); nothing when output goes to a pipe."""
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed} rows"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(what, total=None)
+
+        def tick(n: int) -> None:
+            if n % 500 == 0:
+                bar.update(task, completed=n)
+
+        yield tick
 
 
 def _report(data: dict[str, Any], as_json: bool, text: str) -> None:

@@ -1,0 +1,149 @@
+"""Score import: a CSV (UTF-8, UTF-8 with BOM, or GBK) or XLSX sheet of entered scores.
+
+One row per entry, columns (English or Chinese headers):
+
+========================  =========================================
+``org`` 组织              the organization scored (its code)
+``period`` 期间           the period, e.g. ``2025`` or ``2025-Q2``
+``item`` 项目             the item code
+``checkpoint`` 检查节点   the checkpoint code
+``method`` 方法           self/mutual/panel/… or 自评/互评/考评/…
+``assessor`` 评分人       who gave the score
+``assessor_org`` 评分单位 the organization the assessor acts for
+``value`` 分值            the value (points, a grade such as 较好, a count)
+``comment`` 备注          optional
+========================  =========================================
+
+The import is all-or-nothing: every row is checked, every problem is reported with its
+row, and nothing is written unless all rows are good.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from attrs import frozen
+
+from pdca.errors import ConcurrencyConflict, NotFound, PdcaError, ValidationError
+
+from .tables import read_rows
+
+__all__ = ["SCORE_COLUMNS", "ImportRefused", "ScoreImport", "import_scores"]
+
+SCORE_COLUMNS = {
+    "org": "org",
+    "organization": "org",
+    "组织": "org",
+    "组织代码": "org",
+    "党组织": "org",
+    "period": "period",
+    "期间": "period",
+    "考核期间": "period",
+    "item": "item",
+    "项目": "item",
+    "项目代码": "item",
+    "checkpoint": "checkpoint",
+    "检查节点": "checkpoint",
+    "节点": "checkpoint",
+    "method": "method",
+    "方法": "method",
+    "考核方法": "method",
+    "assessor": "assessor",
+    "评分人": "assessor",
+    "assessor_org": "assessor_org",
+    "评分单位": "assessor_org",
+    "value": "value",
+    "分值": "value",
+    "得分": "value",
+    "评价": "value",
+    "comment": "comment",
+    "备注": "comment",
+    "意见": "comment",
+}
+REQUIRED = ("org", "period", "item", "checkpoint", "method", "assessor", "value")
+MAX_REPORTED = 50
+
+
+class ImportRefused(ValidationError):
+    """An import with problems; ``problems`` lists ``(row, message)``; nothing was written."""
+
+    def __init__(self, source: str, problems: list[tuple[int, str]], more: int = 0) -> None:
+        self.problems = problems
+        first_row, first = problems[0]
+        super().__init__(f"{source} row {first_row}", None, first)
+        lines = "\n".join(f"  - row {r}: {m}" for r, m in problems)
+        extra = f"\n  … and {more} more" if more else ""
+        self.args = (
+            f"{source}: {len(problems) + more} problem(s), nothing imported:\n{lines}{extra}",
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@frozen
+class ScoreImport:
+    rows: int
+    entered: int
+    replaced: int
+
+
+def import_scores(
+    uow: object,
+    path: str | Path,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> ScoreImport:
+    """Check and enter every row of ``path`` inside ``uow`` (a UnitOfWork).
+
+    Raises :class:`ImportRefused` listing the problems (with row numbers) if any row is
+    refused; the caller's unit of work then rolls everything back.
+    """
+    from pdca.services.unit_of_work import UnitOfWork
+
+    assert isinstance(uow, UnitOfWork)
+    source = Path(path).name
+    problems: list[tuple[int, str]] = []
+    more = 0
+    rows = entered = replaced = 0
+    for row in read_rows(path, SCORE_COLUMNS, REQUIRED):
+        rows += 1
+        v = row.values
+        missing = [k for k in REQUIRED if v.get(k) is None]
+        if missing:
+            msg = "empty " + ", ".join(missing)
+        else:
+            try:
+                score = uow.enter_score(
+                    str(v["org"]),
+                    str(v["period"]),
+                    str(v["item"]),
+                    str(v["checkpoint"]),
+                    str(v["method"]),
+                    v["value"],
+                    assessor=str(v["assessor"]),
+                    assessor_org=str(v["assessor_org"]) if v.get("assessor_org") else "",
+                    comment=str(v["comment"]) if v.get("comment") is not None else None,
+                )
+                if score.version > 1:  # an existing entry of the same assessor, replaced
+                    replaced += 1
+                else:
+                    entered += 1
+                msg = ""
+            except ConcurrencyConflict:
+                raise
+            except (ValidationError, NotFound) as err:
+                msg = str(err)
+            except PdcaError as err:
+                msg = str(err)
+        if msg:
+            if len(problems) < MAX_REPORTED:
+                problems.append((row.number, msg))
+            else:
+                more += 1
+        if progress is not None:
+            progress(rows)
+    if problems:
+        raise ImportRefused(source, problems, more)
+    return ScoreImport(rows=rows, entered=entered, replaced=replaced)
