@@ -18,6 +18,7 @@ from pdca.domain.actor import Actor
 from pdca.domain.carry import RECURRING_AFTER, is_recurring
 from pdca.domain.lifecycle import CYCLE, CYCLE_ROUND, FINDING, Change, Lifecycle
 from pdca.domain.model import (
+    Checkpoint,
     Cycle,
     CycleState,
     Event,
@@ -30,10 +31,25 @@ from pdca.domain.model import (
     Record,
     Scheme,
     SchemeCategory,
+    Score,
     Target,
     TargetOrigin,
 )
 from pdca.domain.period import Period, PeriodKind
+from pdca.domain.scheme import (
+    METHODS,
+    RULES,
+    CategorySpec,
+    CheckpointSpec,
+    GradeBand,
+    ItemSpec,
+    OutcomeRule,
+    SchemeInvalid,
+    SchemeProblem,
+    SchemeSpec,
+    parse_scheme,
+    scheme_to_data,
+)
 from pdca.errors import (
     ConcurrencyConflict,
     GuardFailed,
@@ -47,6 +63,7 @@ from pdca.errors import (
 from pdca.persistence.migrate import check_at_head, current_revision, downgrade, upgrade
 from pdca.persistence.tables import VERSION_TABLE
 from pdca.persistence.tables import metadata as METADATA
+from pdca.services.scoring import OrgResult, Results
 from pdca.services.store import Store, open_store
 from pdca.services.unit_of_work import CHECKPOINTS, SEVERITIES, UnitOfWork
 
@@ -57,11 +74,16 @@ __all__ = [
     "DEFAULT_TIMEZONE",
     "FINDING",
     "METADATA",
+    "METHODS",
     "RECURRING_AFTER",
+    "RULES",
     "SEVERITIES",
     "VERSION_TABLE",
     "Actor",
+    "CategorySpec",
     "Change",
+    "Checkpoint",
+    "CheckpointSpec",
     "Clock",
     "ConcurrencyConflict",
     "Cycle",
@@ -70,21 +92,30 @@ __all__ = [
     "Finding",
     "FindingState",
     "FixedClock",
+    "GradeBand",
     "GuardFailed",
     "InvalidTransition",
     "Item",
+    "ItemSpec",
     "Lifecycle",
     "Measure",
     "MeasureStatus",
     "NotFound",
+    "OrgResult",
     "Organization",
+    "OutcomeRule",
     "PdcaError",
     "Period",
     "PeriodKind",
     "PermissionDenied",
     "Record",
+    "Results",
     "Scheme",
     "SchemeCategory",
+    "SchemeInvalid",
+    "SchemeProblem",
+    "SchemeSpec",
+    "Score",
     "Store",
     "SystemClock",
     "Target",
@@ -98,5 +129,7 @@ __all__ = [
     "downgrade",
     "is_recurring",
     "open_store",
+    "parse_scheme",
+    "scheme_to_data",
     "upgrade",
 ]
