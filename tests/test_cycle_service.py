@@ -257,7 +257,7 @@ MAX = "categories[0].items[0].max_score"
     [
         ({"code": "S2025"}, VE, r"a scheme with this code already exists", "code"),
         (
-            {"categories": [cat("A"), cat("A")]},
+            {"categories": [cat("A", item("I1")), cat("A", item("I2"))]},
             VE,
             r"^categories\[1\]\.code='A': duplicate category code$",
             "categories[1].code",
@@ -265,13 +265,15 @@ MAX = "categories[0].items[0].max_score"
         (
             {"categories": [cat("A", item("I1")), cat("B", item("I1"))]},
             VE,
-            r"^categories\[1\]\.items\[0\]\.code='I1': duplicate item code \(also at categories\[0\]\.items\[0\]\)$",
+            r"^categories\[1\]\.items\[0\]\.code='I1': duplicate item code "
+            r"\(also at categories\[0\]\.items\[0\]\)$",
             "categories[1].items[0].code",
         ),
         (
             {"categories": [cat("A", item("I1"), item("I1"))]},
             VE,
-            r"^categories\[0\]\.items\[1\]\.code='I1': duplicate item code \(also at categories\[0\]\.items\[0\]\)$",
+            r"^categories\[0\]\.items\[1\]\.code='I1': duplicate item code "
+            r"\(also at categories\[0\]\.items\[0\]\)$",
             "categories[0].items[1].code",
         ),
         (

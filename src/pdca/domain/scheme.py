@@ -111,6 +111,21 @@ CHECKPOINT_KINDS = (
     "special",
 )
 
+CHECKPOINT_ALIASES = {
+    "日常": "daily",
+    "日常考核": "daily",
+    "月度": "monthly",
+    "月度考核": "monthly",
+    "季度": "quarterly",
+    "季度考核": "quarterly",
+    "年中": "mid-year",
+    "年中考核": "mid-year",
+    "年终": "year-end",
+    "年终考核": "year-end",
+    "抽查": "spot-check",
+    "专项督查": "special",
+}
+
 OUTCOME_KINDS = ("top_n", "forced_distribution", "streak", "grade_link")
 
 CODE_MAX = 64
@@ -246,8 +261,19 @@ class _Collector:
         self._locate = locate
 
     def add(self, path: str, value: Any, rule: str) -> None:
-        loc = self._locate(path) if self._locate else ""
-        self.problems.append(SchemeProblem(loc, path, value, rule))
+        self.problems.append(SchemeProblem(self.where(path), path, _safe(value), rule))
+
+    def where(self, path: str) -> str:
+        return self._locate(path) if self._locate else ""
+
+
+def _safe(value: Any) -> Any:
+    """Values too large to print (huge integers) are described instead."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"<an integer of {value.bit_length()} bits>"
+    if isinstance(value, str) and len(value) > 500:
+        return value[:500] + "…"
+    return value
 
 
 # --------------------------------------------------------------------------- parsing
@@ -309,6 +335,9 @@ def _text(c: _Collector, path: str, value: Any, *, max_len: int = TEXT_MAX) -> s
         c.add(path, value, "is required")
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
+        c.add(path, value, "must be text")
+        return None
+    if isinstance(value, int) and value.bit_length() > 256:
         c.add(path, value, "must be text")
         return None
     v = str(value).strip()
@@ -374,7 +403,8 @@ def _list(c: _Collector, path: str, value: Any) -> list[Any] | None:
 def _unknown_keys(c: _Collector, path: str, data: Mapping[str, Any], known: set[str]) -> None:
     for key in data:
         if key not in known:
-            c.add(f"{path}.{key}" if path else str(key), data[key], "unknown field")
+            name = str(_safe(key))
+            c.add(f"{path}.{name}" if path else name, data[key], "unknown field")
 
 
 def _method(c: _Collector, path: str, value: Any) -> str | None:
@@ -445,6 +475,13 @@ def parse_scheme(
     scope: tuple[str, ...] | None = None
     if data.get("scope") is not None:
         raw_scope = _list(c, "scope", data.get("scope"))
+        if raw_scope is not None and not raw_scope:
+            c.add(
+                "scope",
+                data.get("scope"),
+                "an empty scope assesses nobody; leave it out "
+                "to assess every organization below the issuer",
+            )
         if raw_scope is not None:
             codes = [_code(c, f"scope[{i}]", s) for i, s in enumerate(raw_scope)]
             seen: set[str] = set()
@@ -511,6 +548,8 @@ def parse_scheme(
         cname = _text(c, f"{cpath}.name", cm.get("name"))
         items: list[ItemSpec] = []
         raw_items = _list(c, f"{cpath}.items", cm.get("items"))
+        if raw_items is not None and not raw_items:
+            c.add(f"{cpath}.items", cm.get("items"), "a category needs at least one item")
         for ii, it in enumerate(raw_items or []):
             item = _parse_item(c, f"{cpath}.items[{ii}]", it, scales, seen_item)
             if item is not None:
@@ -535,6 +574,8 @@ def parse_scheme(
                 c.add(f"{ppath}.code", pcode, "duplicate checkpoint code")
             seen_cp.add(pcode)
         kind: str | None = pm.get("kind", pcode)
+        if isinstance(kind, str):
+            kind = CHECKPOINT_ALIASES.get(kind.strip(), kind.strip())
         if kind not in CHECKPOINT_KINDS:
             c.add(f"{ppath}.kind", kind, "must be one of " + ", ".join(CHECKPOINT_KINDS))
             kind = None
@@ -691,11 +732,12 @@ def _parse_item(
     code = _code(c, f"{path}.code", im.get("code"))
     if code is not None:
         if code in seen:
-            c.add(f"{path}.code", code, f"duplicate item code (also at {seen[code]})")
+            other = c.where(f"{seen[code]}.code") or seen[code]
+            c.add(f"{path}.code", code, f"duplicate item code (also at {other})")
         else:
             seen[code] = path
     title = _text(c, f"{path}.title", im.get("title"))
-    raw_rule = im.get("rule", "points")
+    raw_rule = im.get("rule") if im.get("rule") is not None else "points"
     rule = RULE_ALIASES.get(str(raw_rule).strip(), str(raw_rule).strip())
     if rule not in RULES:
         c.add(f"{path}.rule", raw_rule, "unknown rule; rules are " + ", ".join(RULES))
@@ -833,9 +875,7 @@ def _parse_outcome(c: _Collector, path: str, oc: Any, band_names: set[str]) -> O
             c.add(path, None, "ratios, labels and factors must have the same length")
         if rs and all(r is not None for r in rs) and sum(r for r in rs if r) == 0:
             c.add(f"{path}.ratios", ratios, "ratios must not all be 0")
-        params.update(
-            {"ratios": rs, "labels": ls, "factors": [str(f) if f is not None else None for f in fs]}
-        )
+        params.update({"ratios": rs, "labels": ls, "factors": [_num(f) for f in fs]})
     elif kind == "streak":
         known |= {"periods", "when"}
         params["periods"] = _int(c, f"{path}.periods", om.get("periods"), minimum=2)
@@ -851,7 +891,7 @@ def _parse_outcome(c: _Collector, path: str, oc: Any, band_names: set[str]) -> O
             if key == "grade_in":
                 grades = _list(c, f"{path}.when.grade_in", val) or []
                 for gi, g in enumerate(grades):
-                    if g not in band_names:
+                    if not isinstance(g, str) or g not in band_names:
                         c.add(f"{path}.when.grade_in[{gi}]", g, "is not a grade band")
                 params["when"] = {"grade_in": [str(g) for g in grades]}
             elif key == "last":
@@ -866,7 +906,7 @@ def _parse_outcome(c: _Collector, path: str, oc: Any, band_names: set[str]) -> O
         if not grades:
             c.add(f"{path}.grades", om.get("grades"), "name at least one grade band")
         for gi, g in enumerate(grades):
-            if g not in band_names:
+            if not isinstance(g, str) or g not in band_names:
                 c.add(f"{path}.grades[{gi}]", g, "is not a grade band")
         params["grades"] = [str(g) for g in grades]
         if om.get("value") is not None:

@@ -7,7 +7,9 @@
 
 * YAML: ``scheme.yaml, line 12`` (the field is the YAML path,
   ``categories[0].items[1].max_score``);
-* Excel: ``sheet 考评项目一览表, row 5, column 分值``.
+* Excel: ``scheme.xlsx, sheet 考评项目一览表, row 5, column 分值``.
+
+Problems are listed in the order of the file.
 
 A file that cannot be read at all (missing, not UTF-8, broken YAML syntax, not an .xlsx
 workbook, a required sheet or column missing) raises a plain
@@ -15,9 +17,11 @@ workbook, a required sheet or column missing) raises a plain
 :func:`write_scheme` writes the same two formats, so that ``read_scheme(p)`` after
 ``write_scheme(spec, p)`` gives back an equal spec.
 
-YAML is read with PyYAML's safe loader only (no Python objects are ever constructed), with
-YAML 1.2 booleans: only ``true``/``false`` are booleans, so a checkpoint's ``on:`` key or a
-code ``no`` stays text.
+YAML must be UTF-8 (a BOM is accepted). It is read with PyYAML's safe loader only (no
+Python objects are ever constructed; a ``!!python/...`` tag is refused), with YAML 1.2
+booleans: only ``true``/``false`` are booleans, so a checkpoint's ``on:`` key or a code
+``no`` stays text; dates stay text too, so an impossible date is reported at its line.
+Duplicate keys are reported; alias bombs and huge files are refused unread.
 
 The workbook (sheet names and headers in Chinese, as the office writes them; the English
 field names are accepted as headers too):
@@ -56,7 +60,8 @@ import io
 import json
 import os
 import re
-import tempfile
+import uuid
+import warnings
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -150,8 +155,13 @@ def write_scheme(spec: SchemeSpec, path: str | Path) -> None:
 def dumps_yaml(spec: SchemeSpec) -> str:
     """The scheme as YAML text (UTF-8 readable: Chinese is written as is)."""
     data = _plain_numbers(scheme_to_data(spec))
-    return yaml.safe_dump(
-        data, allow_unicode=True, sort_keys=False, default_flow_style=False, width=100
+    return yaml.dump(
+        data,
+        Dumper=_Dumper,
+        allow_unicode=True,
+        sort_keys=False,
+        default_flow_style=False,
+        width=100,
     )
 
 
@@ -195,14 +205,16 @@ def _read_bytes(p: Path) -> bytes:
 
 
 def _write_bytes(p: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    # Written next to the target, then renamed over it: a reader never sees half a file.
+    # os.open with 0o666 lets the umask decide the permissions, as for any new file.
+    tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
         os.replace(tmp, p)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------- locating and merging
@@ -317,17 +329,35 @@ class _Reading:
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 
 
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+
+
 class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2 booleans (only true/false, not yes/no/on/off)."""
+    """PyYAML's safe loader with YAML 1.2 booleans (only true/false, not yes/no/on/off),
+    and dates left as text: :func:`parse_scheme` reads ``YYYY-MM-DD`` itself and reports an
+    impossible date such as 2016-02-30 at its line instead of failing the whole file."""
 
 
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL_TAG]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL_TAG, _TIMESTAMP_TAG)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver(
     _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
+
+
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper; text with NEL or a Unicode line/paragraph separator is written
+    double-quoted (escaped), as the plain and single-quoted styles would fold it to a space."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if any(ch in value for ch in "\x85\u2028\u2029") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
 
 
 def _load_yaml(raw: bytes, *, source: str, name: str) -> SchemeSpec:
@@ -603,6 +633,24 @@ _METHOD_CN = _first_alias(METHOD_ALIASES)
 _RULE_CN = _first_alias(RULE_ALIASES)
 
 
+_XLSX_ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")
+_XLSX_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
+
+
+def _xlsx_escape(text: str) -> str:
+    """Text as an .xlsx stores it (ECMA-376 ST_Xstring): control characters and carriage
+    returns as ``_xHHHH_``, and a literal ``_xHHHH_`` with its underscore escaped."""
+    text = _XLSX_ESCAPED.sub(lambda m: "_x005F" + m.group(0), text)
+    return _XLSX_CONTROL.sub(lambda m: f"_x{ord(m.group(0)):04X}_", text)
+
+
+def _xlsx_unescape(text: str) -> str:
+    """The text Excel shows for a stored string (openpyxl leaves ``_xHHHH_`` as is)."""
+    if "_x" not in text:
+        return text
+    return _XLSX_ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), text)
+
+
 def _number(value: float) -> Decimal:
     """A float as Excel shows it: 15 significant digits (0.1+0.2 → 0.3)."""
     return Decimal(format(value, ".15g"))
@@ -625,13 +673,14 @@ class _Sheet:
         self.headers: dict[int, str] = {}
 
     def spot(self, row: int, col: int | None = None) -> _Spot:
+        where = f"{self.reading.where.base.text}, sheet {self.title}, row {row}"
         if col is None:
-            return _Spot(f"sheet {self.title}, row {row}", (self.order, row, 0))
+            return _Spot(where, (self.order, row, 0))
         header = self.headers.get(col) or get_column_letter(col)
-        return _Spot(f"sheet {self.title}, row {row}, column {header}", (self.order, row, col))
+        return _Spot(f"{where}, column {header}", (self.order, row, col))
 
     def sheet_spot(self) -> _Spot:
-        return _Spot(f"sheet {self.title}", (self.order,))
+        return _Spot(f"{self.reading.where.base.text}, sheet {self.title}", (self.order,))
 
     def cell(self, row: int, col: int) -> Any:
         c = self.cells.get((row, col))
@@ -669,8 +718,10 @@ class _Sheet:
         if c.data_type == "e":
             raise _Invalid(f"cell {c.coordinate} holds the error value {c.value}")
         value = c.value
-        if isinstance(value, str) and not value.strip():
-            return None
+        if isinstance(value, str):
+            value = _xlsx_unescape(value)
+            if not value.strip():
+                return None
         return value
 
     def value(self, row: int, col: int, kind: str) -> Any:
@@ -678,15 +729,11 @@ class _Sheet:
         v = self.raw(row, col)
         if v is None or isinstance(v, bool):
             return v
-        if kind in ("number", "list"):
-            if isinstance(v, float):
-                return _number(v)
-            if kind == "list" and isinstance(v, int):
-                return str(v)
-            return v
+        if kind == "number":
+            return _number(v) if isinstance(v, float) else v
         if kind == "date":
             return v.date() if isinstance(v, dt.datetime) else v
-        if isinstance(v, float):  # text columns: a code typed as a number
+        if isinstance(v, float):  # text and list columns: a code typed as a number
             return format(_number(v), "f")
         if isinstance(v, int):
             return str(v)
@@ -722,7 +769,6 @@ class _Row:
 class _Table:
     sheet: _Sheet
     rows: list[_Row]
-    columns: set[str]
 
 
 def _find_sheet(wb: Any, name: str, *, suffix: str | None = None) -> Any:
@@ -737,7 +783,7 @@ def _find_sheet(wb: Any, name: str, *, suffix: str | None = None) -> Any:
     return None
 
 
-def _table(sheet: _Sheet, columns: tuple[_Col, ...], structural: list[str]) -> _Table | None:
+def _table(sheet: _Sheet, columns: tuple[_Col, ...], structural: list[str]) -> _Table:
     """Read a header row and the rows under it."""
     names = _lookup(columns)
     rows = list(sheet.rows())
@@ -757,7 +803,7 @@ def _table(sheet: _Sheet, columns: tuple[_Col, ...], structural: list[str]) -> _
                 + ", ".join(c.header for c in columns)
                 + ")"
             )
-        return _Table(sheet, [], set())
+        return _Table(sheet, [])
     mapping: dict[int, _Col] = {}
     for (row, col), c in sorted(sheet.cells.items()):
         if row != header_row or _blank(c.value) or isinstance(c, MergedCell):
@@ -800,7 +846,7 @@ def _table(sheet: _Sheet, columns: tuple[_Col, ...], structural: list[str]) -> _
                 values[spec.key] = v
         if values or bad:
             out.append(_Row(r, values, bad, spots, sheet.spot(r)))
-    return _Table(sheet, out, {c.key for c in mapping.values()})
+    return _Table(sheet, out)
 
 
 def _load_xlsx(raw: bytes, *, source: str, name: str) -> SchemeSpec:
@@ -817,7 +863,9 @@ def _load_xlsx(raw: bytes, *, source: str, name: str) -> SchemeSpec:
     if "[Content_Types].xml" not in {m.filename for m in members}:
         raise ValidationError("file", source, f"{not_xlsx}: it is a zip archive of other files")
     try:
-        wb = openpyxl.load_workbook(io.BytesIO(raw), data_only=False, keep_links=False)
+        with warnings.catch_warnings():  # e.g. "Data Validation extension is not supported"
+            warnings.simplefilter("ignore")
+            wb = openpyxl.load_workbook(io.BytesIO(raw), data_only=False, keep_links=False)
     except Exception as err:  # openpyxl raises many kinds (KeyError, XML errors, ...)
         raise ValidationError(
             "file", source, f"{not_xlsx}: {type(err).__name__}: {_short(err)}"
@@ -867,7 +915,6 @@ def _workbook_spec(wb: Any, *, source: str, name: str) -> SchemeSpec:
     if structural:
         raise ValidationError("file", source, "; ".join(structural))
 
-    assert items is not None
     data["categories"] = _categories(items, reading)
     if (t := optional["checkpoints"]) is not None:
         data["checkpoints"] = _records(t, reading, "checkpoints")
@@ -891,13 +938,13 @@ def _scheme_fields(sheet: _Sheet, reading: _Reading) -> dict[str, Any]:
     names = _lookup(SCHEME_FIELDS)
     data: dict[str, Any] = {}
     seen: dict[str, int] = {}
-    for n, r in enumerate(sheet.rows()):
+    for r in sheet.rows():
         try:
             key_raw = sheet.raw(r, 1)
         except _Invalid as err:
             reading.add(f"{sheet.title}!A{r}", None, str(err), sheet.spot(r, 1))
             continue
-        if n == 0 and key_raw is not None and _norm(key_raw) in {"项目", "字段", "key", "field"}:
+        if not seen and key_raw is not None and _norm(key_raw) in {"项目", "字段", "key", "field"}:
             for hc in (1, 2):
                 h = sheet.cell(r, hc)
                 if h is not None and isinstance(h.value, str) and h.value.strip():
@@ -918,6 +965,12 @@ def _scheme_fields(sheet: _Sheet, reading: _Reading) -> dict[str, Any]:
             continue
         col = names.get(_norm(key_raw))
         if col is None:
+            try:
+                given = sheet.raw(r, 2)
+            except _Invalid:
+                given = "?"
+            if given is None:
+                continue  # a title or a note, not a field
             reading.add(
                 f"{sheet.title}!A{r}",
                 key_raw,
@@ -1185,7 +1238,7 @@ def _put(ws: Any, row: int, col: int, value: Any, where: str) -> Any:
         return cell
     if isinstance(value, str):
         try:
-            cell.value = value
+            cell.value = _xlsx_escape(value)
         except IllegalCharacterError:
             raise ValidationError(
                 where, value, "contains control characters that an Excel workbook cannot hold"
