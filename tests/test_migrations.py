@@ -44,7 +44,7 @@ STANDARD_CHECKS = (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-HEAD = "0002"
+HEAD = "0003"
 EXPECTED_TABLES = {
     "pdca_organization",
     "pdca_scheme",
@@ -57,6 +57,11 @@ EXPECTED_TABLES = {
     "pdca_checkpoint",
     "pdca_item_method",
     "pdca_score",
+    "pdca_rectification",
+    "pdca_appeal",
+    "pdca_publication",
+    "pdca_key_content",
+    "pdca_rollover_run",
     "pdca_record",
     "pdca_finding",
     "pdca_event",
@@ -220,6 +225,7 @@ def test_migrations_path_holds_env_and_versions() -> None:
     assert sorted(p.name for p in (path / "versions").glob("*.py")) == [
         "0001_initial_schema.py",
         "0002_scoring.py",
+        "0003_act.py",
     ]
     package_dir = Path(pdca.__file__).resolve().parent
     if "site-packages" in package_dir.parts:

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from .scheme import SchemeSpec
 
 __all__ = [
+    "Appeal",
+    "AppealState",
     "Checkpoint",
     "Cycle",
     "CycleState",
@@ -33,7 +35,9 @@ __all__ = [
     "Measure",
     "MeasureStatus",
     "Organization",
+    "Publication",
     "Record",
+    "Rectification",
     "Scheme",
     "SchemeCategory",
     "Score",
@@ -290,6 +294,7 @@ class Cycle:
     state: str = CycleState.DRAFT.value
     opened_at: pendulum.DateTime | None = None
     closed_at: pendulum.DateTime | None = None
+    feedback_at: pendulum.DateTime | None = None
     targets: list[Target] = field(factory=list)
     findings: list[Finding] = field(factory=list)
     id: int | None = None
@@ -297,6 +302,66 @@ class Cycle:
 
     def unresolved_findings(self) -> list[Finding]:
         return [f for f in self.findings if f.state in UNRESOLVED_FINDING_STATES]
+
+
+class AppealState(StrEnum):
+    FILED = "filed"
+    UPHELD = "upheld"
+    REJECTED = "rejected"
+
+
+@define(slots=False, eq=False, kw_only=True)
+class Rectification:
+    """A rectification measure of a finding (整改措施): an owner, a deadline, done or not."""
+
+    finding_id: int
+    title: str
+    owner: str
+    due_on: dt.date
+    status: str = "planned"
+    done_on: dt.date | None = None
+    evidence: str | None = None
+    created_at: pendulum.DateTime | None = None
+    id: int | None = None
+
+
+@define(slots=False, eq=False, kw_only=True)
+class Appeal:
+    """An organization contests a score or a finding (申辩); the assessor decides."""
+
+    cycle_id: int
+    reason: str
+    filed_by: str
+    filed_org: str
+    filed_at: pendulum.DateTime
+    score_id: int | None = None
+    finding_id: int | None = None
+    state: str = AppealState.FILED.value
+    requested_value: str | None = None
+    decided_by: str | None = None
+    decided_at: pendulum.DateTime | None = None
+    decision: str | None = None
+    original_raw: str | None = None
+    original_points: Decimal | None = None
+    revised_raw: str | None = None
+    revised_points: Decimal | None = None
+    id: int | None = None
+    version: int = 0
+
+
+@define(slots=False, eq=False, kw_only=True)
+class Publication:
+    """A published (公示) version of a scheme's results for a period: frozen."""
+
+    scheme_id: int
+    period: str
+    version: int
+    published_at: pendulum.DateTime
+    published_by: str
+    results: dict[str, Any]
+    reason: str | None = None
+    appeal_id: int | None = None
+    id: int | None = None
 
 
 @define(slots=False, eq=False, kw_only=True)

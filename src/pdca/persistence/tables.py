@@ -136,6 +136,8 @@ cycle = Table(
     Column("state", STATE, nullable=False),
     Column("opened_at", UTCDateTime(), nullable=True),
     Column("closed_at", UTCDateTime(), nullable=True),
+    # When results and problems were fed back (checking → acting): an appeal window opens.
+    Column("feedback_at", UTCDateTime(), nullable=True),
     Column("version", Integer, nullable=False),
     UniqueConstraint("org_id", "period"),
     Index("ix_pdca_cycle_period_state", "period", "state"),
@@ -241,6 +243,88 @@ score = Table(
         "assessor_org",
         name="uq_pdca_score_entry",
     ),
+)
+
+rectification = Table(
+    "pdca_rectification",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("finding_id", ID, ForeignKey("pdca_finding.id"), nullable=False, index=True),
+    Column("title", NAME, nullable=False),
+    Column("owner", PERSON, nullable=False),
+    Column("due_on", Date, nullable=False),
+    Column("status", STATE, nullable=False),  # planned | done
+    Column("done_on", Date, nullable=True),
+    Column("evidence", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+appeal = Table(
+    "pdca_appeal",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("cycle_id", ID, ForeignKey("pdca_cycle.id"), nullable=False, index=True),
+    Column("score_id", ID, ForeignKey("pdca_score.id"), nullable=True),
+    Column("finding_id", ID, ForeignKey("pdca_finding.id"), nullable=True),
+    Column("state", STATE, nullable=False),  # filed | upheld | rejected
+    Column("reason", Text, nullable=False),
+    Column("requested_value", String(64), nullable=True),
+    Column("filed_by", PERSON, nullable=False),
+    Column("filed_org", CODE, nullable=False),
+    Column("filed_at", UTCDateTime(), nullable=False),
+    Column("decided_by", PERSON, nullable=True),
+    Column("decided_at", UTCDateTime(), nullable=True),
+    Column("decision", Text, nullable=True),
+    # The value before and after an upheld score appeal (the original stays readable).
+    Column("original_raw", String(64), nullable=True),
+    Column("original_points", ScaledDecimal(4), nullable=True),
+    Column("revised_raw", String(64), nullable=True),
+    Column("revised_points", ScaledDecimal(4), nullable=True),
+    Column("version", Integer, nullable=False),
+)
+
+publication = Table(
+    "pdca_publication",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("scheme_id", ID, ForeignKey("pdca_scheme.id"), nullable=False),
+    Column("period", PERIOD, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("published_at", UTCDateTime(), nullable=False),
+    Column("published_by", PERSON, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("appeal_id", ID, ForeignKey("pdca_appeal.id"), nullable=True),
+    Column("results", JSON, nullable=False),
+    UniqueConstraint("scheme_id", "period", "version"),
+)
+
+key_content = Table(
+    "pdca_key_content",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("scheme_id", ID, ForeignKey("pdca_scheme.id"), nullable=False),
+    Column("period", PERIOD, nullable=False),
+    Column("item_code", CODE, nullable=False),
+    Column("kind", STATE, nullable=False),  # common | weak
+    Column("note", Text, nullable=True),
+    Column("marked_by", PERSON, nullable=False),
+    Column("marked_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("scheme_id", "period", "item_code", "kind"),
+)
+
+rollover_run = Table(
+    "pdca_rollover_run",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("scheme_code", CODE, nullable=False),
+    Column("period_from", PERIOD, nullable=False),
+    Column("period_to", PERIOD, nullable=False),
+    Column("state", STATE, nullable=False),  # running | done
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("heartbeat_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("actor", PERSON, nullable=False),
+    Column("stats", JSON, nullable=True),
 )
 
 event = Table(

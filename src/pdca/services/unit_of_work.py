@@ -714,6 +714,8 @@ class UnitOfWork:
         change = CYCLE.fire(cyc, event, label, ctx)
         now = self.clock.now()
         carried: list[Finding] = []
+        if event == "act":
+            cyc.feedback_at = now
         if event == "close":
             cyc.closed_at = now
             for fnd in cyc.unresolved_findings():
