@@ -454,3 +454,13 @@ def _report(data: dict[str, Any], as_json: bool, text: str) -> None:
 def main() -> None:
     """Console entry point."""
     cli(prog_name="pdca")
+
+
+def _register_extensions() -> None:
+    from pdca import cli_act, cli_report
+
+    cli_act.register(cli)
+    cli_report.register(cli)
+
+
+_register_extensions()

@@ -46,9 +46,11 @@ from pdca.domain.period import Period, PeriodKind
 from pdca.domain.scheme import SchemeSpec
 from pdca.errors import ConcurrencyConflict, GuardFailed, NotFound, ValidationError
 from pdca.persistence import tables as t
+from pdca.reports import ReportCases
 
 from . import scoring as _scoring
 from . import validate as v
+from .act import ActCases
 
 if TYPE_CHECKING:
     from .store import Store
@@ -156,14 +158,17 @@ def _database_errors_as_conflicts(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def _guard_public_methods(cls: type[U]) -> type[U]:
-    for name, member in list(vars(cls).items()):
-        if not name.startswith("_") and inspect.isfunction(member):
-            setattr(cls, name, _database_errors_as_conflicts(member))
+    for klass in reversed(cls.__mro__):
+        if klass is object:
+            continue
+        for name, member in list(vars(klass).items()):
+            if not name.startswith("_") and inspect.isfunction(member):
+                setattr(cls, name, _database_errors_as_conflicts(member))
     return cls
 
 
 @_guard_public_methods
-class UnitOfWork:
+class UnitOfWork(ActCases, ReportCases):
     """One transaction's worth of pdca use cases, performed by one actor."""
 
     def __init__(self, store: Store, actor: Actor | str) -> None:
