@@ -74,6 +74,21 @@ class Databases:
         self._made.append(name)
         return str(self.cluster.url_for(name))  # type: ignore[attr-defined]
 
+    def clone(self, url: str) -> str:
+        """A new database holding a copy of the database at ``url`` (no open connections)."""
+        name = self._new_name()
+        if self.cluster is None:
+            dst = self.tmp / (name + ".sqlite3")
+            src = url.removeprefix("sqlite:///")
+            shutil.copyfile(src, dst)
+            if Path(src + "-wal").exists():
+                shutil.copyfile(src + "-wal", str(dst) + "-wal")
+            return f"sqlite:///{dst}"
+        source = sa.engine.make_url(url).database
+        self.cluster.create_database(name, template=source)  # type: ignore[attr-defined]
+        self._made.append(name)
+        return str(self.cluster.url_for(name))  # type: ignore[attr-defined]
+
     def drop_all(self) -> None:
         if self.cluster is not None:
             for name in self._made:

@@ -18,6 +18,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 import pendulum
 from rich.console import Console
+from rich.progress import TextColumn
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -313,6 +314,80 @@ def _print_results(data: dict[str, Any], top: int | None = None) -> None:
     con.print(f"排名规则 ties: {data['tie_rule']}；计分 rounding: {data['rounding']}")
 
 
+# ----------------------------------------------------------------------- rollover
+
+
+@cli.command()
+@click.option("--from", "period_from", required=True, help="The period to close, e.g. 2025.")
+@click.option("--to", "period_to", required=True, help="The period to open, e.g. 2026.")
+@click.option("--scheme", "scheme_code", required=True, help="The new period's scheme.")
+@click.option("--dry-run", is_flag=True, help="Show exactly what would happen; write nothing.")
+@click.option(
+    "--skip-blocked",
+    is_flag=True,
+    help="Roll the organizations that are ready; leave the blocked ones for a later run.",
+)
+@click.option(
+    "--carry-unverified",
+    is_flag=True,
+    help="Carry findings that are rectifying but not verified, as unresolved.",
+)
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=2000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+def rollover(
+    obj: Context,
+    period_from: str,
+    period_to: str,
+    scheme_code: str,
+    dry_run: bool,
+    skip_blocked: bool,
+    carry_unverified: bool,
+    batch_size: int,
+    as_json: bool,
+) -> None:
+    """Close a period for the whole scope and open the next, carrying every unresolved
+    problem forward. Idempotent and resumable; stops on blockers (exit 1) unless told how
+    to treat them."""
+    actor = obj.actor if obj.actor.name != "pdca-cli" else Actor("rollover", role="system")
+    with _errors(), obj.store() as store, _bar("rollover") as bar:
+        report = store.rollover(
+            period_from,
+            period_to,
+            scheme_code,
+            actor=actor,
+            dry_run=dry_run,
+            skip_blocked=skip_blocked,
+            carry_unverified=carry_unverified,
+            batch_size=batch_size,
+            progress=bar,
+        )
+    data = report.as_dict()
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        con = _console()
+        title = "预演 dry run" if dry_run else "年度滚动 rollover"
+        con.print(f"[bold]{title} {period_from} → {period_to}（{scheme_code}）[/bold]")
+        for b in report.blockers:
+            con.print(f"  阻断 blocker {b.org}: {b.reason}")
+        if report.skipped:
+            con.print(f"  跳过 skipped: {', '.join(report.skipped)}")
+        if dry_run:
+            for entry in report.plan:
+                parts = []
+                if entry["close"]:
+                    parts.append("close")
+                if entry["carry"]:
+                    parts.append("carry " + ", ".join(f"#{x}" for x in entry["carry"]))
+                if entry["open"]:
+                    parts.append("open")
+                con.print(f"  {entry['org']}: " + "; ".join(parts))
+        con.print(report.summary())
+    if report.stopped:
+        sys.exit(1)
+
+
 # --------------------------------------------------------------------------- demo
 
 
@@ -442,6 +517,30 @@ def _progress(what: str) -> Iterator[Callable[[int], None]]:
                 bar.update(task, completed=n)
 
         yield tick
+
+
+@contextmanager
+def _bar(what: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on a terminal (stderr), for work that knows its size; none in a pipe."""
+    if not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task(what, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
 
 
 def _report(data: dict[str, Any], as_json: bool, text: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -12,6 +14,8 @@ from pdca.persistence import migrate
 from pdca.persistence.database import create_pdca_engine
 from pdca.persistence.mapping import start_mappers
 
+from .rollover import RolloverReport
+from .rollover import rollover as _rollover
 from .unit_of_work import UnitOfWork
 
 __all__ = ["Store", "open_store"]
@@ -53,6 +57,42 @@ class Store:
     def unit_of_work(self, actor: Actor | str = "pdca") -> UnitOfWork:
         """A transaction of use cases performed by ``actor``; use it in a ``with`` block."""
         return UnitOfWork(self, actor)
+
+    def rollover(
+        self,
+        period_from: str,
+        period_to: str,
+        scheme: str,
+        *,
+        actor: Actor | str = "rollover",
+        dry_run: bool = False,
+        skip_blocked: bool = False,
+        carry_unverified: bool = False,
+        batch_size: int = 2000,
+        progress: Callable[[int, int], None] | None = None,
+        after_batch: Callable[[int], None] | None = None,
+    ) -> RolloverReport:
+        """The annual rollover for every organization in ``scheme``'s scope: see
+        :func:`pdca.services.rollover.rollover`. Runs its own transactions, one per batch
+        (not available on a host's session)."""
+        if self.host_session is not None:
+            raise PdcaError(
+                "the rollover commits batch by batch: run it on a Store opened from a URL "
+                "or an Engine, not inside a host's session"
+            )
+        return _rollover(
+            self,
+            period_from,
+            period_to,
+            scheme,
+            actor=actor,
+            dry_run=dry_run,
+            skip_blocked=skip_blocked,
+            carry_unverified=carry_unverified,
+            batch_size=batch_size,
+            progress=progress,
+            after_batch=after_batch,
+        )
 
     def _bind(self) -> Connection | Engine:
         if self.host_session is not None:
