@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pdca.clock import FixedClock
 from pdca.services.store import Store
 
-from . import xiangtan
+from . import bilahe, changping, grassroots, xiangtan, zhangzhou
 from ._common import SampleRun
 
 __all__ = ["SAMPLES", "SampleRun", "run_sample"]
@@ -17,6 +17,10 @@ Runner = Callable[[Store, FixedClock, int], SampleRun]
 #: name → (seed article, runner)
 SAMPLES: dict[str, tuple[str, Runner]] = {
     xiangtan.NAME: (xiangtan.ARTICLE, xiangtan.run),
+    zhangzhou.NAME: (zhangzhou.ARTICLE, zhangzhou.run),
+    grassroots.NAME: (grassroots.ARTICLE, grassroots.run),
+    bilahe.NAME: (bilahe.ARTICLE, bilahe.run),
+    changping.NAME: (changping.ARTICLE, changping.run),
 }
 
 
