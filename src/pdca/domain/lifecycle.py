@@ -218,6 +218,13 @@ def _verifier_given(finding: Any, ctx: Mapping[str, Any]) -> list[str]:
     return [] if (ctx.get("verified_by") or "").strip() else ["the verifying assessor (验收人)"]
 
 
+def _rectification_done(finding: Any, ctx: Mapping[str, Any]) -> list[str]:
+    """Verifying (验收) a finding with rectification measures needs every one of them done
+    (the service passes the ones not done as ``open_measures``). A finding rectified by a
+    plan alone is verified on the assessor's word."""
+    return [f"rectification measure {m} is not done" for m in ctx.get("open_measures", ())]
+
+
 F = FindingState
 FINDING = Lifecycle(
     "finding",
@@ -227,7 +234,12 @@ FINDING = Lifecycle(
         _Spec(
             "rectify", (F.OPEN,), F.RECTIFYING, (("rectification_planned", _rectification_planned),)
         ),
-        _Spec("verify", (F.RECTIFYING,), F.RESOLVED, (("verifier_given", _verifier_given),)),
+        _Spec(
+            "verify",
+            (F.RECTIFYING,),
+            F.RESOLVED,
+            (("verifier_given", _verifier_given), ("rectification_done", _rectification_done)),
+        ),
         _Spec("waive", (F.OPEN, F.RECTIFYING), F.WAIVED, (("reason_given", _reason_given),)),
         _Spec("carry", (F.OPEN, F.RECTIFYING), F.CARRIED),
         _Spec("reopen", (F.CARRIED,), F.OPEN, (("reason_given", _reason_given),)),

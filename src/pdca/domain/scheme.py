@@ -129,6 +129,10 @@ CHECKPOINT_ALIASES = {
 OUTCOME_KINDS = ("top_n", "forced_distribution", "streak", "grade_link")
 
 CODE_MAX = 64
+#: The largest maximum an item may have, and the largest bound of a total: keeps the
+#: exact integer arithmetic of results (points × 10^4 × two weights × 10^4) within 64 bits.
+MAX_ITEM_SCORE = Decimal(10_000)
+MAX_TOTAL = Decimal(1_000_000)
 TEXT_MAX = 200
 
 
@@ -614,22 +618,39 @@ def parse_scheme(
 
     bonus_cap = None
     if data.get("bonus_cap") is not None:
-        bonus_cap = _dec(c, "bonus_cap", data.get("bonus_cap"), minimum=Decimal(0))
+        bonus_cap = _dec(
+            c, "bonus_cap", data.get("bonus_cap"), minimum=Decimal(0), maximum=MAX_TOTAL
+        )
     penalty_cap = None
     if data.get("penalty_cap") is not None:
-        penalty_cap = _dec(c, "penalty_cap", data.get("penalty_cap"), minimum=Decimal(0))
+        penalty_cap = _dec(
+            c, "penalty_cap", data.get("penalty_cap"), minimum=Decimal(0), maximum=MAX_TOTAL
+        )
     bounds = _mapping(c, "bounds", data.get("bounds")) or {}
     _unknown_keys(c, "bounds", bounds, {"min", "max"})
     bmin = Decimal(0)
     if bounds.get("min") is not None:
-        bmin = _dec(c, "bounds.min", bounds.get("min"), minimum=Decimal(0)) or Decimal(0)
+        bmin = _dec(
+            c, "bounds.min", bounds.get("min"), minimum=Decimal(0), maximum=MAX_TOTAL
+        ) or Decimal(0)
     bmax = None
     if bounds.get("max") is not None:
-        bmax = _dec(c, "bounds.max", bounds.get("max"), positive=True)
+        bmax = _dec(c, "bounds.max", bounds.get("max"), positive=True, maximum=MAX_TOTAL)
         if bmax is not None and bmax < bmin:
             c.add("bounds.max", bounds.get("max"), "must not be below bounds.min")
 
     items_all = [i for cat in categories for i in cat.items]
+    if bmax is None and bmin > 0:
+        default_max = sum((i.max_score for i in items_all if i.rule in BASE_RULES), Decimal(0)) + (
+            bonus_cap or Decimal(0)
+        )
+        if bmin > default_max:
+            c.add(
+                "bounds.min",
+                bounds.get("min"),
+                f"must not be above the most a total can reach ({default_max}); "
+                "give bounds.max too if that is meant",
+            )
     if any(i.rule == "bonus" for i in items_all) and bonus_cap is None:
         c.add("bonus_cap", None, "a scheme with bonus items needs a bonus_cap (total cap)")
     if any(i.rule == "penalty" for i in items_all) and penalty_cap is None:
@@ -748,7 +769,9 @@ def _parse_item(
         if im.get("max_score") not in (None, 0, "0", ""):
             c.add(f"{path}.max_score", im.get("max_score"), "a veto item carries no points")
     else:
-        max_score = _dec(c, f"{path}.max_score", im.get("max_score"), positive=True)
+        max_score = _dec(
+            c, f"{path}.max_score", im.get("max_score"), positive=True, maximum=MAX_ITEM_SCORE
+        )
     evidence = _opt_text(c, f"{path}.evidence", im.get("evidence"))
     scale = per = None
     record_kind = None

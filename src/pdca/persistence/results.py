@@ -24,6 +24,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.orm import Session
@@ -41,6 +42,12 @@ S2 = 100
 
 def _big(x: Any) -> ColumnElement[int]:
     return cast(x, BigInteger)
+
+
+def _raw(col: Any) -> ColumnElement[int]:
+    """A scaled-decimal column as the plain integer it stores, so literals next to it are
+    plain integers too (not scaled again by the column's type)."""
+    return type_coerce(col, BigInteger)
 
 
 def _half_up(a: Any, b: Any) -> ColumnElement[int]:
@@ -65,10 +72,10 @@ def _item_scores(spec: SchemeSpec, scheme_id: int, period: str) -> Any:
             sc.c.item_id,
             sc.c.checkpoint_id,
             sc.c.method,
-            _big(func.sum(sc.c.points)).label("s"),
+            _big(func.sum(_raw(sc.c.points))).label("s"),
             _big(func.count()).label("n"),
-            _big(func.max(sc.c.points)).label("hi"),
-            _big(func.min(sc.c.points)).label("lo"),
+            _big(func.max(_raw(sc.c.points))).label("hi"),
+            _big(func.min(_raw(sc.c.points))).label("lo"),
             _big(func.sum(sc.c.hits)).label("hits"),
         )
         .where(sc.c.cycle_id.in_(select(cycles.c.cycle_id)), sc.c.method != "commentary")
@@ -85,7 +92,7 @@ def _item_scores(spec: SchemeSpec, scheme_id: int, period: str) -> Any:
     cp = t.checkpoint
     it = t.item
     accumulating = it.c.rule.in_(ACCUMULATING_RULES)
-    cp_weight = case((accumulating, S4), else_=cp.c.weight)
+    cp_weight = case((accumulating, literal(S4, BigInteger)), else_=_raw(cp.c.weight))
     weighted = (
         select(
             entries.c.cycle_id,
@@ -101,7 +108,7 @@ def _item_scores(spec: SchemeSpec, scheme_id: int, period: str) -> Any:
     )
     it2 = t.item.alias("it2")
     rounded = _half_up(weighted.c.raw, S4 * S4 * S4 // S2)
-    item_max = _big(it2.c.max_score // S2)
+    item_max = _big(_raw(it2.c.max_score) // S2)
     scored = select(
         weighted.c.cycle_id,
         weighted.c.item_id,
@@ -125,7 +132,7 @@ def _item_scores(spec: SchemeSpec, scheme_id: int, period: str) -> Any:
         select(
             actual.c.cycle_id,
             it.c.id.label("item_id"),
-            _half_up(_big(capped) * it.c.max_score, it.c.target * S2).label("score"),
+            _half_up(_big(capped) * _raw(it.c.max_score), it.c.target * S2).label("score"),
             _big(literal(0)).label("hits"),
         )
         .join(it, and_(it.c.record_kind == actual.c.kind, it.c.rule == "count"))

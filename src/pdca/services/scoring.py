@@ -31,6 +31,7 @@ from pdca.persistence import results as sql
 from pdca.persistence import tables as t
 
 from . import validate as v
+from .act import ensure_not_published
 
 if TYPE_CHECKING:
     from .unit_of_work import UnitOfWork
@@ -206,12 +207,17 @@ def enter_score(
         )
     if cyc.scheme_id is None:
         raise ValidationError("cycle", f"{o.code}/{p}", "the cycle has no scheme to score by")
+    ensure_not_published(uow, cyc.scheme_id, cyc.period)
     scheme = s.get(Scheme, cyc.scheme_id)
     assert scheme is not None
     spec = scheme.spec()
     item_spec = spec.item(item_code)
     if item_spec is None:
         raise ValidationError("item", item_code, f"is not an item of scheme {scheme.code}")
+    if item_spec.rule == "count":
+        raise ValidationError(
+            "item", item_code, "a count item is computed from the cycle's records, not entered"
+        )
     cp = scheme.checkpoint(checkpoint_code)
     if cp is None:
         raise ValidationError(
@@ -427,7 +433,7 @@ def results(uow: UnitOfWork, scheme_code: str, period: str) -> Results:
             base=r["base"],
             bonus=r["bonus"],
             penalty=r["penalty"],
-            subtotals={c: subs[r["cycle_id"]].get(c, Decimal(0)) for c in cats},
+            subtotals={c: subs[r["cycle_id"]].get(c, Decimal("0.00")) for c in cats},
             grade=grades[r["org"]],
             rank=r["rank"],
             group_size=r["group_size"],

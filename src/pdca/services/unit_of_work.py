@@ -48,6 +48,7 @@ from pdca.errors import ConcurrencyConflict, GuardFailed, NotFound, ValidationEr
 from pdca.persistence import tables as t
 from pdca.reports import ReportCases
 
+from . import act as _act
 from . import scoring as _scoring
 from . import validate as v
 from .act import ActCases
@@ -980,6 +981,8 @@ class UnitOfWork(ActCases, ReportCases):
         self._editable(
             cyc, [CycleState.DOING.value, CycleState.CHECKING.value], "records can be kept"
         )
+        if cyc.scheme_id is not None:  # count items score from records: frozen once published
+            _act.ensure_not_published(self, cyc.scheme_id, cyc.period)
         day = v.date("occurred_on", occurred_on, required=True)
         assert day is not None
         p = Period.parse(cyc.period)
@@ -1149,7 +1152,7 @@ class UnitOfWork(ActCases, ReportCases):
         return self._transition_finding(
             finding_id,
             "verify",
-            {"verified_by": by, "note": note_text},
+            {"verified_by": by, "note": note_text, **_act.verify_context(self, finding_id)},
             reason=note_text,
             apply={"resolution": note_text or f"verified by {by}"},
         )
