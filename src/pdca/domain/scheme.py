@@ -877,7 +877,15 @@ def _parse_outcome(c: _Collector, path: str, oc: Any, band_names: set[str]) -> O
     if group not in ("peer_group", "scope"):
         c.add(f"{path}.group", group, "must be peer_group or scope")
     params["group"] = group
-    known = {"kind", "label", "group"}
+    known = {"kind", "label", "group", "peer_groups"}
+    if om.get("peer_groups") is not None:
+        pgs = _list(c, f"{path}.peer_groups", om.get("peer_groups")) or []
+        names = [
+            _text(c, f"{path}.peer_groups[{i}]", g, max_len=CODE_MAX) for i, g in enumerate(pgs)
+        ]
+        if not pgs:
+            c.add(f"{path}.peer_groups", om.get("peer_groups"), "name at least one peer group")
+        params["peer_groups"] = [n for n in names if n is not None]
     if kind == "top_n":
         known |= {"n"}
         params["n"] = _int(c, f"{path}.n", om.get("n"), minimum=1)

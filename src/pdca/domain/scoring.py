@@ -366,6 +366,7 @@ def evaluate_outcomes(
 ) -> dict[str, list[dict[str, Any]]]:
     """Apply the scheme's outcome rules; returns key → list of outcomes.
 
+    A rule with ``peer_groups`` applies to the organizations of those peer groups only.
     ``history`` gives, per organization, its results in the previous periods (most recent
     first), each a mapping with ``grade``, ``rank``, ``group_size`` and ``last`` (ranked
     last in its group), for streaks. A veto hit excludes an organization from every award:
@@ -373,7 +374,10 @@ def evaluate_outcomes(
     lowest band of a forced distribution.
     """
     out: dict[str, list[dict[str, Any]]] = {r.key: [] for r in rows}
+    everyone = rows
     for rule in spec.outcomes:
+        only = rule.params.get("peer_groups")
+        rows = [r for r in everyone if r.group in only] if only else everyone
         if rule.kind == "top_n":
             n = int(rule.params["n"])
             for members in _groups(rows, rule).values():
