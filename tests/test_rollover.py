@@ -291,17 +291,19 @@ def test_blockers_stop_the_rollover_and_write_nothing(
     with pdca.open_store(url, clock=clock) as store:
         build_year(store, clock, 2025, 4, doing=frozenset({3}))
         with store.unit_of_work("office") as uow:
-            # B002: one finding rectifying but not verified.
+            # B002: one finding whose measures are all done, awaiting verification.
             f = uow.findings(org="B002", period="2025", state="open")[0]
-            uow.rectify(f.id, plan="整改中", owner="委员")  # type: ignore[arg-type]
+            assert f.id is not None
+            r = uow.add_rectification(f.id, "整改中", owner="委员", due_on="2025-12-31")
+            uow.complete_rectification(r.id, evidence="台账已补齐")  # type: ignore[arg-type]
     before = snapshot(url)
     with pdca.open_store(url, clock=clock) as store:
         report = store.rollover("2025", "2026", "S-2026")
     assert report.stopped
     reasons = {b.org: b.reason for b in report.blockers}
     assert reasons == {
-        "B002": f"finding #{f.id} is rectifying but not verified: verify it, or carry it "
-        "with --carry-unverified",
+        "B002": f"finding #{f.id} has every rectification measure done but is not verified: "
+        "verify it, or carry it with --carry-unverified",
         "B003": "cycle B003/2025 is still doing, not yet acting",
     }
     assert snapshot(url) == before
@@ -325,7 +327,9 @@ def test_cli_reports_blockers_with_exit_1(databases: Any, clock: pdca.FixedClock
         build_year(store, clock, 2025, 3)
         with store.unit_of_work("office") as uow:
             f = uow.findings(org="B001", period="2025", state="open")[0]
-            uow.rectify(f.id, plan="整改中", owner="委员")  # type: ignore[arg-type]
+            assert f.id is not None
+            r = uow.add_rectification(f.id, "整改中", owner="委员", due_on="2025-12-31")
+            uow.complete_rectification(r.id, evidence="已整改")  # type: ignore[arg-type]
     r = CliRunner().invoke(
         cli, ["--db", url, "rollover", "--from", "2025", "--to", "2026", "--scheme", "S-2026"]
     )
@@ -452,3 +456,54 @@ def test_sigkill_partway_then_rerun_equals_an_uninterrupted_run(
     ) as store:
         store.rollover("2025", "2026", "S-2026", batch_size=5)
     assert snapshot(victim) == snapshot(reference)
+
+
+def test_a_sample_year_then_the_rollover_from_the_command_line(empty_db_url: str) -> None:
+    """Issue 4's acceptance: a sample year, a dry run that writes nothing, the rollover
+    carrying exactly the unresolved findings, a second run that changes nothing."""
+    runner = CliRunner()
+    r = runner.invoke(
+        cli, ["--db", empty_db_url, "demo", "--no-rollover", "--year", "2025", "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    year = json.loads(r.output)
+    unresolved = year["findings_carried_forward"]
+    assert unresolved >= 1
+    assert year["cycles_closed"] == 0
+    before = snapshot(empty_db_url)
+    args = [
+        "--db",
+        empty_db_url,
+        "rollover",
+        "--from",
+        "2025",
+        "--to",
+        "2026",
+        "--scheme",
+        "XT-2026",
+    ]
+    dry = runner.invoke(cli, [*args, "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    plan = json.loads(dry.output)
+    assert snapshot(empty_db_url) == before
+    assert plan["findings_carried"] == unresolved
+    assert sum(len(p["carry"]) for p in plan["plan"]) == unresolved
+    done = runner.invoke(cli, [*args, "--json"])
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.output)
+    assert report["findings_carried"] == report["carried_targets"] == unresolved
+    assert report["cycles_closed"] == report["cycles_opened"] == year["organizations"]
+    again = json.loads(runner.invoke(cli, [*args, "--json"]).output)
+    assert again["changed"] is False
+    with pdca.open_store(empty_db_url) as store, store.unit_of_work() as uow:
+        carried = [
+            x
+            for o in uow.scope("XT-2026")
+            for x in uow.cycle(o.code, "2026").targets
+            if x.origin == "carried"
+        ]
+        assert len(carried) == unresolved
+        assert all(x.origin_period == "2025" and x.carry_count == 1 for x in carried)
+        sources = {x.carried_from_id for x in carried}
+        assert len(sources) == unresolved
+        assert all(uow.finding(i).state == "carried" for i in sources)  # type: ignore[arg-type]

@@ -330,7 +330,7 @@ def _print_results(data: dict[str, Any], top: int | None = None) -> None:
 @click.option(
     "--carry-unverified",
     is_flag=True,
-    help="Carry findings that are rectifying but not verified, as unresolved.",
+    help="Carry findings awaiting verification (measures done, not verified) as unresolved.",
 )
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=2000, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -406,8 +406,14 @@ def rollover(
     default=None,
     help="The year to assess (default: last year); the demo then opens the next.",
 )
+@click.option(
+    "--no-rollover",
+    is_flag=True,
+    help="Stop when the year is in acting and next year's scheme is issued, so that "
+    "`pdca rollover` can close it and open the next.",
+)
 @click.pass_obj
-def demo(obj: Context, as_json: bool, sample: str, year: int | None) -> None:
+def demo(obj: Context, as_json: bool, sample: str, year: int | None, no_rollover: bool) -> None:
     """Run a whole assessment year of a sample and roll over into the next.
 
     Without --db (or $PDCA_DATABASE_URL) the demo uses a new temporary SQLite file, kept
@@ -421,7 +427,7 @@ def demo(obj: Context, as_json: bool, sample: str, year: int | None) -> None:
     year = year or pendulum.now("Asia/Shanghai").year - 1
     clock = FixedClock(pendulum.datetime(year, 1, 1, tz="Asia/Shanghai"))
     with _errors(), open_store(url, clock=clock, upgrade=True) as store:
-        result = run_sample(sample, store, clock, year)
+        result = run_sample(sample, store, clock, year, rollover=not no_rollover)
     data = {"database": url, **result.as_dict()}
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -24,7 +25,12 @@ from pdca.errors import PdcaError
 from pdca.services.store import Store
 from pdca.services.unit_of_work import UnitOfWork
 
+#: Whether the samples close the year and open the next themselves (``pdca demo``) or stop
+#: after issuing next year's scheme (``pdca demo --no-rollover``, then ``pdca rollover``).
+ROLL_OVER: ContextVar[bool] = ContextVar("ROLL_OVER", default=True)
+
 __all__ = [
+    "ROLL_OVER",
     "SURNAMES",
     "OrgDef",
     "SampleRun",
@@ -288,8 +294,29 @@ def close_and_roll(
     lead_unit: str,
 ) -> None:
     """Close the year (unresolved problems carried), issue next year's scheme and open
-    next year's plans, which start from the carried problems."""
+    next year's plans, which start from the carried problems.
+
+    Under ``ROLL_OVER.set(False)`` only next year's scheme is issued: the year stays in
+    ``acting``, ready for ``pdca rollover``.
+    """
     nxt = year + 1
+    if not ROLL_OVER.get():
+        at(clock, nxt, 1, 6)
+        with store.unit_of_work(actor) as uow:
+            uow.add_scheme(dict(next_scheme))
+            run.scheme_next = str(next_scheme["code"])
+            found = uow.findings(period=str(year))
+            run.findings_total = len(found)
+            run.findings_resolved = sum(f.state == FindingState.RESOLVED for f in found)
+            run.findings_waived = sum(f.state == FindingState.WAIVED for f in found)
+            run.findings_carried_forward = sum(
+                f.state in (FindingState.OPEN, FindingState.RECTIFYING) for f in found
+            )
+        run.highlights.append(
+            f"the year is left in acting; next: pdca rollover --from {year} --to {nxt} "
+            f"--scheme {run.scheme_next}"
+        )
+        return
     at(clock, nxt, 1, 8)
     with store.unit_of_work(actor) as uow:
         for o in orgs:

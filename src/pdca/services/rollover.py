@@ -4,8 +4,8 @@ carrying every unresolved problem forward. Set-based, batched, idempotent and re
 For every organization in the new scheme's scope, in batches of organizations (each batch
 one transaction, so a batch is done completely or not at all):
 
-1. findings still open in the old period's ``acting`` cycles are marked ``carried`` (and
-   ``rectifying`` ones too when ``carry_unverified``);
+1. findings still unresolved (open or rectifying) in the old period's ``acting`` cycles
+   are marked ``carried``;
 2. those cycles are closed;
 3. the new period's cycles are opened (``draft``) from the new scheme, one target per item;
 4. every carried finding of the old cycles continues in the new cycle: an open finding in
@@ -191,6 +191,9 @@ def _blockers(
     for oid, code, period, state in children:
         out.append((oid, Blocker(code, f"child cycle {code}/{period} is still {state}")))
     if not carry_unverified:
+        # Awaiting verification: every rectification measure done, but not verified.
+        r = t.rectification
+        undone = r.alias("undone")
         pending = conn.execute(
             select(o.c.id, o.c.code, f.c.id)
             .join(c, c.c.org_id == o.c.id)
@@ -200,6 +203,12 @@ def _blockers(
                 c.c.period == p_from,
                 c.c.state == CycleState.ACTING.value,
                 f.c.state == FindingState.RECTIFYING.value,
+                exists(select(r.c.id).where(r.c.finding_id == f.c.id)),
+                ~exists(
+                    select(undone.c.id).where(
+                        undone.c.finding_id == f.c.id, undone.c.status != "done"
+                    )
+                ),
             )
             .order_by(o.c.id, f.c.id)
         ).all()
@@ -209,8 +218,8 @@ def _blockers(
                     oid,
                     Blocker(
                         code,
-                        f"finding #{fid} is rectifying but not verified: verify it, or "
-                        "carry it with --carry-unverified",
+                        f"finding #{fid} has every rectification measure done but is not "
+                        "verified: verify it, or carry it with --carry-unverified",
                     ),
                 )
             )
@@ -243,9 +252,8 @@ class _Batch:
         self.ids = list(ids)
         self.now = now
         self.actor = actor
-        self.carry_states = [FindingState.OPEN.value] + (
-            [FindingState.RECTIFYING.value] if carry_unverified else []
-        )
+        # Unresolved findings, as a cycle's close carries them.
+        self.carry_states = [FindingState.OPEN.value, FindingState.RECTIFYING.value]
 
     def _head(self, entity: str) -> list[Any]:
         """The first columns of an event row: when, who, what kind of object."""
@@ -699,9 +707,10 @@ def rollover(
     """Roll every organization in ``scheme``'s scope from ``period_from`` to ``period_to``.
 
     Stops before writing anything when an organization is blocked (its old cycle is not
-    yet acting, a child cycle is open, or a finding is rectifying but unverified), unless
-    ``skip_blocked`` (roll the others, leave the blocked ones for a later run) or
-    ``carry_unverified`` (carry rectifying findings as unresolved) says how to treat them.
+    yet acting, a child cycle is open, or a finding awaits verification: every
+    rectification measure done but not verified), unless ``skip_blocked`` (roll the
+    others, leave the blocked ones for a later run) or ``carry_unverified`` (carry findings
+    awaiting verification as unresolved) says how to treat them.
     ``dry_run`` computes exactly what would happen and writes nothing. ``progress`` is
     called with (organizations done, organizations in scope) after each batch.
     """
