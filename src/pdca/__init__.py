@@ -18,6 +18,8 @@ from pdca.domain.actor import Actor
 from pdca.domain.carry import RECURRING_AFTER, is_recurring
 from pdca.domain.lifecycle import CYCLE, CYCLE_ROUND, FINDING, Change, Lifecycle
 from pdca.domain.model import (
+    Appeal,
+    AppealState,
     Checkpoint,
     Cycle,
     CycleState,
@@ -28,7 +30,9 @@ from pdca.domain.model import (
     Measure,
     MeasureStatus,
     Organization,
+    Publication,
     Record,
+    Rectification,
     Scheme,
     SchemeCategory,
     Score,
@@ -63,6 +67,8 @@ from pdca.errors import (
 from pdca.persistence.migrate import check_at_head, current_revision, downgrade, upgrade
 from pdca.persistence.tables import VERSION_TABLE
 from pdca.persistence.tables import metadata as METADATA
+from pdca.services.act import DueItem
+from pdca.services.rollover import Blocker, RolloverReport
 from pdca.services.scoring import OrgResult, Results
 from pdca.services.store import Store, open_store
 from pdca.services.unit_of_work import CHECKPOINTS, SEVERITIES, UnitOfWork
@@ -80,6 +86,9 @@ __all__ = [
     "SEVERITIES",
     "VERSION_TABLE",
     "Actor",
+    "Appeal",
+    "AppealState",
+    "Blocker",
     "CategorySpec",
     "Change",
     "Checkpoint",
@@ -88,6 +97,7 @@ __all__ = [
     "ConcurrencyConflict",
     "Cycle",
     "CycleState",
+    "DueItem",
     "Event",
     "Finding",
     "FindingState",
@@ -108,8 +118,11 @@ __all__ = [
     "Period",
     "PeriodKind",
     "PermissionDenied",
+    "Publication",
     "Record",
+    "Rectification",
     "Results",
+    "RolloverReport",
     "Scheme",
     "SchemeCategory",
     "SchemeInvalid",
