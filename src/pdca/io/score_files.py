@@ -15,7 +15,10 @@ One row per entry, columns (English or Chinese headers):
 ========================  =========================================
 
 The import is all-or-nothing: every row is checked, every problem is reported with its
-row, and nothing is written unless all rows are good.
+row, and nothing is written unless all rows are good. Good rows are then written in bulk
+(one statement per few thousand rows, an event per score); a row for an entry that
+exists (same cycle, item, checkpoint, method and assessor) replaces it, as does a later
+row of the same file.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 
 from attrs import frozen
 
-from pdca.errors import ConcurrencyConflict, NotFound, PdcaError, ValidationError
+from pdca.errors import ConcurrencyConflict, PdcaError, ValidationError
 
 from .tables import read_rows
 
@@ -100,41 +103,40 @@ def import_scores(
     Raises :class:`ImportRefused` listing the problems (with row numbers) if any row is
     refused; the caller's unit of work then rolls everything back.
     """
+    from pdca.services.scoring import ScoreChecker, ScoreEntry, enter_scores
     from pdca.services.unit_of_work import UnitOfWork
 
     assert isinstance(uow, UnitOfWork)
     source = Path(path).name
     problems: list[tuple[int, str]] = []
     more = 0
-    rows = entered = replaced = 0
+    rows = 0
+    checker = ScoreChecker(uow)
+    entries: list[ScoreEntry] = []
     for row in read_rows(path, SCORE_COLUMNS, REQUIRED):
         rows += 1
         v = row.values
         missing = [k for k in REQUIRED if v.get(k) is None]
+        msg = ""
         if missing:
             msg = "empty " + ", ".join(missing)
         else:
             try:
-                score = uow.enter_score(
-                    str(v["org"]),
-                    str(v["period"]),
-                    str(v["item"]),
-                    str(v["checkpoint"]),
-                    str(v["method"]),
-                    v["value"],
-                    assessor=str(v["assessor"]),
-                    assessor_org=str(v["assessor_org"]) if v.get("assessor_org") else "",
-                    comment=str(v["comment"]) if v.get("comment") is not None else None,
+                entries.append(
+                    checker.check(
+                        str(v["org"]),
+                        str(v["period"]),
+                        str(v["item"]),
+                        str(v["checkpoint"]),
+                        str(v["method"]),
+                        v["value"],
+                        assessor=str(v["assessor"]),
+                        assessor_org=str(v["assessor_org"]) if v.get("assessor_org") else "",
+                        comment=str(v["comment"]) if v.get("comment") is not None else None,
+                    )
                 )
-                if score.version > 1:  # an existing entry of the same assessor, replaced
-                    replaced += 1
-                else:
-                    entered += 1
-                msg = ""
             except ConcurrencyConflict:
                 raise
-            except (ValidationError, NotFound) as err:
-                msg = str(err)
             except PdcaError as err:
                 msg = str(err)
         if msg:
@@ -146,4 +148,5 @@ def import_scores(
             progress(rows)
     if problems:
         raise ImportRefused(source, problems, more)
+    entered, replaced = enter_scores(uow, entries)
     return ScoreImport(rows=rows, entered=entered, replaced=replaced)

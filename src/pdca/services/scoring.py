@@ -12,11 +12,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from attrs import field, frozen
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 
 from pdca.domain.model import (
     Checkpoint,
-    Cycle,
     CycleState,
     Item,
     Scheme,
@@ -26,7 +25,7 @@ from pdca.domain.model import (
 from pdca.domain.period import Period
 from pdca.domain.scheme import PEER_METHODS, SchemeSpec, parse_scheme, scheme_to_data
 from pdca.domain.scoring import TIE_RULE, Ranked, assign_grades, convert, evaluate_outcomes
-from pdca.errors import NotFound, ValidationError
+from pdca.errors import ConcurrencyConflict, NotFound, ValidationError
 from pdca.persistence import results as sql
 from pdca.persistence import tables as t
 
@@ -176,6 +175,205 @@ def finalize_checkpoint(uow: UnitOfWork, scheme_code: str, checkpoint_code: str)
 # --------------------------------------------------------------------------- scores
 
 
+@frozen
+class ScoreEntry:
+    """A checked score entry, ready to be written."""
+
+    cycle_id: int
+    item_id: int
+    checkpoint_id: int
+    method: str
+    assessor: str
+    assessor_org: str
+    raw: str
+    points: Decimal
+    hits: int
+    comment: str | None
+    event: Mapping[str, Any]
+
+    @property
+    def key(self) -> tuple[int, int, int, str, str, str]:
+        return (
+            self.cycle_id,
+            self.item_id,
+            self.checkpoint_id,
+            self.method,
+            self.assessor,
+            self.assessor_org,
+        )
+
+
+@frozen
+class _SchemeFacts:
+    code: str
+    spec: SchemeSpec
+    checkpoints: Mapping[str, tuple[int, bool]]  # code -> (id, finalized)
+    items: Mapping[str, int]  # code -> id
+
+
+class ScoreChecker:
+    """Checks score entries against the rules, with what it looked up kept for the next
+    entry (one import checks thousands of rows against the same few schemes)."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self._orgs: dict[str, int] = {}
+        self._cycles: dict[tuple[int, str], tuple[int, str, int | None]] = {}
+        self._schemes: dict[int, _SchemeFacts] = {}
+        self._published: dict[tuple[int, str], bool] = {}
+
+    def _org(self, code: str) -> int:
+        if code not in self._orgs:
+            org = self.uow.organization(code)
+            assert org.id is not None
+            self._orgs[code] = org.id
+        return self._orgs[code]
+
+    def _cycle(self, org_id: int, org: str, period: str) -> tuple[int, str, int | None]:
+        key = (org_id, period)
+        if key not in self._cycles:
+            row = self.uow.session.execute(
+                select(t.cycle.c.id, t.cycle.c.state, t.cycle.c.scheme_id).where(
+                    t.cycle.c.org_id == org_id, t.cycle.c.period == period
+                )
+            ).first()
+            if row is None:
+                raise NotFound("cycle", f"{org}/{period}")
+            self._cycles[key] = (int(row[0]), str(row[1]), row[2])
+        return self._cycles[key]
+
+    def _scheme(self, scheme_id: int) -> _SchemeFacts:
+        if scheme_id not in self._schemes:
+            scheme = self.uow.session.get(Scheme, scheme_id)
+            assert scheme is not None
+            items = dict(
+                self.uow.session.execute(
+                    select(t.item.c.code, t.item.c.id).where(t.item.c.scheme_id == scheme_id)
+                ).all()
+            )
+            self._schemes[scheme_id] = _SchemeFacts(
+                code=scheme.code,
+                spec=scheme.spec(),
+                checkpoints={
+                    c.code: (int(c.id), c.finalized_at is not None)  # type: ignore[arg-type]
+                    for c in scheme.checkpoints
+                },
+                items={str(k): int(i) for k, i in items.items()},
+            )
+        return self._schemes[scheme_id]
+
+    def check(
+        self,
+        org: str,
+        period: str,
+        item_code: str,
+        checkpoint_code: str,
+        method: str,
+        value: Any,
+        *,
+        assessor: str | None,
+        assessor_org: str | None,
+        comment: str | None,
+    ) -> ScoreEntry:
+        """Check one entry; raise a pdca error naming the field, value and rule."""
+        from pdca.domain.scheme import METHOD_ALIASES
+
+        uow = self.uow
+        org_id = self._org(org)
+        p = str(Period.parse(period))
+        cycle_id, state, scheme_id = self._cycle(org_id, org, p)
+        if state not in (CycleState.DOING, CycleState.CHECKING):
+            raise ValidationError(
+                "cycle",
+                f"{org}/{p} ({state})",
+                "scores are entered only while the cycle is doing or checking",
+            )
+        if scheme_id is None:
+            raise ValidationError("cycle", f"{org}/{p}", "the cycle has no scheme to score by")
+        if (scheme_id, p) not in self._published:
+            ensure_not_published(uow, scheme_id, p)
+            self._published[(scheme_id, p)] = False
+        facts = self._scheme(scheme_id)
+        spec = facts.spec
+        item_spec = spec.item(item_code)
+        if item_spec is None:
+            raise ValidationError("item", item_code, f"is not an item of scheme {facts.code}")
+        if item_spec.rule == "count":
+            raise ValidationError(
+                "item", item_code, "a count item is computed from the cycle's records, not entered"
+            )
+        cp = facts.checkpoints.get(checkpoint_code)
+        if cp is None:
+            raise ValidationError(
+                "checkpoint",
+                checkpoint_code,
+                f"is not a checkpoint of scheme {facts.code} ("
+                + ", ".join(facts.checkpoints)
+                + ")",
+            )
+        if cp[1]:
+            raise ValidationError(
+                "checkpoint",
+                checkpoint_code,
+                "is finalized: its scores change only through an appeal",
+            )
+        m = METHOD_ALIASES.get(str(method).strip(), str(method).strip())
+        if m not in item_spec.methods:
+            raise ValidationError(
+                "method",
+                method,
+                f"item {item_code} is assessed by " + ", ".join(item_spec.methods) + " only",
+            )
+        who = v.text("assessor", assessor if assessor is not None else uow.actor.name, 100)
+        who_org_raw = assessor_org if assessor_org is not None else uow.actor.org
+        who_org = v.code("assessor_org", who_org_raw) if who_org_raw else ""
+        if m == "self" and who_org != org:
+            raise ValidationError(
+                "assessor_org",
+                who_org or None,
+                f"a self-assessment (自评) of {org} is entered only by {org} itself",
+            )
+        if m in PEER_METHODS and who_org == org:
+            raise ValidationError(
+                "assessor_org",
+                who_org,
+                f"an organization does not score itself in the {m} method",
+            )
+        if m in PEER_METHODS and m != "panel" and not who_org:
+            raise ValidationError(
+                "assessor_org", None, f"a {m} score names the organization that gives it"
+            )
+        if m == "commentary":
+            raw, points, hits = "", Decimal(0), 0
+            comment = v.text("value", value if value is not None else comment, 4000)
+        else:
+            raw, points, hits = convert(item_spec, value, spec.grade_scales)
+            comment = v.optional_text("comment", comment, 4000)
+        return ScoreEntry(
+            cycle_id=cycle_id,
+            item_id=facts.items[item_code],
+            checkpoint_id=cp[0],
+            method=m,
+            assessor=who,
+            assessor_org=who_org,
+            raw=raw,
+            points=points,
+            hits=hits,
+            comment=comment,
+            event={
+                "org": org,
+                "period": p,
+                "item": item_code,
+                "checkpoint": checkpoint_code,
+                "method": m,
+                "assessor": who,
+                "assessor_org": who_org,
+                "raw": raw,
+                "points": str(points),
+            },
+        )
+
+
 def enter_score(
     uow: UnitOfWork,
     org: str,
@@ -189,133 +387,170 @@ def enter_score(
     assessor_org: str | None,
     comment: str | None,
 ) -> Score:
-    from pdca.domain.scheme import METHOD_ALIASES
-
-    s = uow.session
-    o = uow.organization(org)
-    p = Period.parse(period)
-    cyc = s.scalars(
-        select(Cycle).where(t.cycle.c.org_id == o.id, t.cycle.c.period == str(p))
-    ).one_or_none()
-    if cyc is None:
-        raise NotFound("cycle", f"{o.code}/{p}")
-    if cyc.state not in (CycleState.DOING, CycleState.CHECKING):
-        raise ValidationError(
-            "cycle",
-            f"{o.code}/{p} ({cyc.state})",
-            "scores are entered only while the cycle is doing or checking",
-        )
-    if cyc.scheme_id is None:
-        raise ValidationError("cycle", f"{o.code}/{p}", "the cycle has no scheme to score by")
-    ensure_not_published(uow, cyc.scheme_id, cyc.period)
-    scheme = s.get(Scheme, cyc.scheme_id)
-    assert scheme is not None
-    spec = scheme.spec()
-    item_spec = spec.item(item_code)
-    if item_spec is None:
-        raise ValidationError("item", item_code, f"is not an item of scheme {scheme.code}")
-    if item_spec.rule == "count":
-        raise ValidationError(
-            "item", item_code, "a count item is computed from the cycle's records, not entered"
-        )
-    cp = scheme.checkpoint(checkpoint_code)
-    if cp is None:
-        raise ValidationError(
-            "checkpoint",
-            checkpoint_code,
-            f"is not a checkpoint of scheme {scheme.code} ("
-            + ", ".join(c.code for c in scheme.checkpoints)
-            + ")",
-        )
-    if cp.finalized_at is not None:
-        raise ValidationError(
-            "checkpoint",
-            checkpoint_code,
-            "is finalized: its scores change only through an appeal",
-        )
-    m = METHOD_ALIASES.get(str(method).strip(), str(method).strip())
-    if m not in item_spec.methods:
-        raise ValidationError(
-            "method",
-            method,
-            f"item {item_code} is assessed by " + ", ".join(item_spec.methods) + " only",
-        )
-    who = v.text("assessor", assessor if assessor is not None else uow.actor.name, 100)
-    who_org_raw = assessor_org if assessor_org is not None else uow.actor.org
-    who_org = v.code("assessor_org", who_org_raw) if who_org_raw else ""
-    if m == "self" and who_org != o.code:
-        raise ValidationError(
-            "assessor_org",
-            who_org or None,
-            f"a self-assessment (自评) of {o.code} is entered only by {o.code} itself",
-        )
-    if m in PEER_METHODS and who_org == o.code:
-        raise ValidationError(
-            "assessor_org",
-            who_org,
-            f"an organization does not score itself in the {m} method",
-        )
-    if m in PEER_METHODS and m != "panel" and not who_org:
-        raise ValidationError(
-            "assessor_org", None, f"a {m} score names the organization that gives it"
-        )
-    if m == "commentary":
-        raw, points, hits = "", Decimal(0), 0
-        text = v.text("value", value if value is not None else comment, 4000)
-        comment = text
-    else:
-        raw, points, hits = convert(item_spec, value, spec.grade_scales)
-        comment = v.optional_text("comment", comment, 4000)
-    item_id = s.scalar(
-        select(t.item.c.id).where(t.item.c.scheme_id == scheme.id, t.item.c.code == item_code)
+    e = ScoreChecker(uow).check(
+        org,
+        period,
+        item_code,
+        checkpoint_code,
+        method,
+        value,
+        assessor=assessor,
+        assessor_org=assessor_org,
+        comment=comment,
     )
-    assert item_id is not None
+    s = uow.session
     existing = s.scalars(
         select(Score).where(
-            t.score.c.cycle_id == cyc.id,
-            t.score.c.item_id == item_id,
-            t.score.c.checkpoint_id == cp.id,
-            t.score.c.method == m,
-            t.score.c.assessor == who,
-            t.score.c.assessor_org == who_org,
+            t.score.c.cycle_id == e.cycle_id,
+            t.score.c.item_id == e.item_id,
+            t.score.c.checkpoint_id == e.checkpoint_id,
+            t.score.c.method == e.method,
+            t.score.c.assessor == e.assessor,
+            t.score.c.assessor_org == e.assessor_org,
         )
     ).one_or_none()
-    data = {
-        "org": o.code,
-        "period": str(p),
-        "item": item_code,
-        "checkpoint": checkpoint_code,
-        "method": m,
-        "assessor": who,
-        "assessor_org": who_org,
-        "raw": raw,
-        "points": str(points),
-    }
     if existing is not None:
         before = {"raw": existing.raw, "points": str(existing.points), "comment": existing.comment}
-        existing.raw, existing.points, existing.hits = raw, points, hits
-        existing.comment = comment
+        existing.raw, existing.points, existing.hits = e.raw, e.points, e.hits
+        existing.comment = e.comment
         existing.entered_at = uow.clock.now()
         uow.flush()
-        uow._log("score", existing.id, "change", data={**data, "from": before})
+        uow._log("score", existing.id, "change", data={**e.event, "from": before})
         return existing
     score = Score(
-        cycle_id=cyc.id,  # type: ignore[arg-type]
-        item_id=int(item_id),
-        checkpoint_id=cp.id,  # type: ignore[arg-type]
-        method=m,
-        assessor=who,
-        assessor_org=who_org,
-        raw=raw,
-        points=points,
-        hits=hits,
-        comment=comment,
+        cycle_id=e.cycle_id,
+        item_id=e.item_id,
+        checkpoint_id=e.checkpoint_id,
+        method=e.method,
+        assessor=e.assessor,
+        assessor_org=e.assessor_org,
+        raw=e.raw,
+        points=e.points,
+        hits=e.hits,
+        comment=e.comment,
         entered_at=uow.clock.now(),
     )
     s.add(score)
     uow.flush()
-    uow._log("score", score.id, "enter", data=data)
+    uow._log("score", score.id, "enter", data=e.event)
     return score
+
+
+def enter_scores(uow: UnitOfWork, entries: Sequence[ScoreEntry]) -> tuple[int, int]:
+    """Write checked entries in bulk: new ones inserted, existing ones (same cycle, item,
+    checkpoint, method and assessor) replaced; one event per entry. Later entries of the
+    same key replace earlier ones. Returns (entered, replaced)."""
+    if not entries:
+        return 0, 0
+    uow.flush()
+    s = uow.session.connection()  # Core bulk statements on the unit of work's transaction
+    last: dict[tuple[int, int, int, str, str, str], ScoreEntry] = {}
+    for e in entries:
+        last[e.key] = e
+    sc = t.score
+    existing: dict[tuple[int, int, int, str, str, str], tuple[int, str, Decimal, int]] = {}
+    cycle_ids = sorted({k[0] for k in last})
+    for i in range(0, len(cycle_ids), 500):
+        chunk = cycle_ids[i : i + 500]
+        for row in s.execute(
+            select(
+                sc.c.id,
+                sc.c.cycle_id,
+                sc.c.item_id,
+                sc.c.checkpoint_id,
+                sc.c.method,
+                sc.c.assessor,
+                sc.c.assessor_org,
+                sc.c.raw,
+                sc.c.points,
+                sc.c.version,
+            ).where(sc.c.cycle_id.in_(chunk))
+        ).all():
+            key = (int(row[1]), int(row[2]), int(row[3]), row[4], row[5], row[6])
+            if key in last:
+                existing[key] = (int(row[0]), row[7], row[8], int(row[9]))
+    now = uow.clock.now()
+    fresh = [k for k in last if k not in existing]
+    new_rows = [
+        {
+            "cycle_id": e.cycle_id,
+            "item_id": e.item_id,
+            "checkpoint_id": e.checkpoint_id,
+            "method": e.method,
+            "assessor": e.assessor,
+            "assessor_org": e.assessor_org,
+            "raw": e.raw,
+            "points": e.points,
+            "hits": e.hits,
+            "comment": e.comment,
+            "entered_at": now,
+            "version": 1,
+        }
+        for e in (last[k] for k in fresh)
+    ]
+    ids: dict[tuple[int, int, int, str, str, str], int] = {k: v[0] for k, v in existing.items()}
+    chunk_size = 5000
+    for i in range(0, len(new_rows), chunk_size):
+        returned = s.execute(
+            insert(sc).returning(sc.c.id, sort_by_parameter_order=True),
+            new_rows[i : i + chunk_size],
+        ).scalars()
+        for key, new_id in zip(fresh[i : i + chunk_size], returned, strict=True):
+            ids[key] = int(new_id)
+    updates = [
+        {
+            "b_id": existing[k][0],
+            "b_version": existing[k][3],
+            "raw": e.raw,
+            "points": e.points,
+            "hits": e.hits,
+            "comment": e.comment,
+            "entered_at": now,
+        }
+        for k, e in last.items()
+        if k in existing
+    ]
+    if updates:
+        res = s.execute(
+            update(sc)
+            .where(sc.c.id == bindparam("b_id"), sc.c.version == bindparam("b_version"))
+            .values(
+                raw=bindparam("raw"),
+                points=bindparam("points"),
+                hits=bindparam("hits"),
+                comment=bindparam("comment"),
+                entered_at=bindparam("entered_at"),
+                version=sc.c.version + 1,
+            ),
+            updates,
+        )
+        if res.rowcount not in (-1, len(updates)):
+            raise ConcurrencyConflict("another writer changed scores being replaced")
+    # The trail: one event per entry, pointing at its score row.
+    events = []
+    actor = uow.actor
+    for k, e in last.items():
+        data = dict(e.event)
+        if k in existing:
+            data["from"] = {"raw": existing[k][1], "points": str(existing[k][2])}
+        events.append(
+            {
+                "at": now,
+                "actor": actor.name,
+                "actor_org": actor.org,
+                "actor_role": actor.role,
+                "entity": "score",
+                "entity_id": ids[k],
+                "action": "change" if k in existing else "enter",
+                "from_state": None,
+                "to_state": None,
+                "reason": None,
+                "data": data,
+            }
+        )
+    for i in range(0, len(events), chunk_size):
+        s.execute(insert(t.event), events[i : i + chunk_size])
+    return len(new_rows), len(updates)
 
 
 # -------------------------------------------------------------------------- results
