@@ -43,7 +43,7 @@ from pdca.domain.model import (
     TargetOrigin,
 )
 from pdca.domain.period import Period, PeriodKind
-from pdca.domain.scheme import SchemeSpec
+from pdca.domain.scheme import METHODS, SchemeSpec
 from pdca.errors import ConcurrencyConflict, GuardFailed, NotFound, ValidationError
 from pdca.persistence import tables as t
 from pdca.reports import ReportCases
@@ -83,18 +83,7 @@ CHECKPOINT_LABELS = {
 #: How serious a finding is.
 SEVERITIES = ("minor", "general", "serious")
 #: Where a finding came from (the method of the check).
-SOURCES = (
-    "self",
-    "mutual",
-    "panel",
-    "democratic",
-    "questionnaire",
-    "interview",
-    "practical",
-    "report-review",
-    "commentary",
-    "inspection",
-)
+SOURCES = (*METHODS, "inspection")
 RESPONSIBILITY_FIELDS = (
     "first_responsible",
     "direct_responsible",
