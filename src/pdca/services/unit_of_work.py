@@ -17,7 +17,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -44,7 +44,13 @@ from pdca.domain.model import (
 )
 from pdca.domain.period import Period, PeriodKind
 from pdca.domain.scheme import METHODS, SchemeSpec
-from pdca.errors import ConcurrencyConflict, GuardFailed, NotFound, ValidationError
+from pdca.errors import (
+    ConcurrencyConflict,
+    GuardFailed,
+    NotFound,
+    TransitionRefused,
+    ValidationError,
+)
 from pdca.persistence import tables as t
 from pdca.reports import ReportCases
 
@@ -738,6 +744,131 @@ class UnitOfWork(ActCases, ReportCases):
                 sch = self.session.get(Scheme, nxt.scheme_id) if nxt.scheme_id else None
                 self._carry_into(nxt, cyc, sch)
         return cyc
+
+    def advance_many(
+        self,
+        period: str,
+        event: str,
+        *,
+        orgs: Sequence[str] | None = None,
+        reason: str | None = None,
+    ) -> list[tuple[str, str | None]]:
+        """Fire ``event`` on the cycles of ``period`` (of ``orgs``, or all), each checked by
+        the state machine and its guards exactly as one at a time, in one transaction.
+
+        Returns ``(org, None)`` for each cycle moved and ``(org, message)`` for each
+        refused; a refusal leaves that cycle as it was and the others go ahead. The cycles
+        are loaded in a few queries and the events written in bulk. ``reopen`` is done one
+        cycle at a time (:meth:`reopen`).
+        """
+        if event == "reopen":
+            raise ValidationError("event", event, "re-open cycles one at a time, with a reason")
+        events_known = sorted({e for _, e, _ in CYCLE.edges()})
+        if event not in events_known:
+            raise ValidationError("event", event, "must be one of " + ", ".join(events_known))
+        p = Period.parse(period)
+        o = t.organization
+        q = (
+            select(Cycle, o.c.code)
+            .join(o, o.c.id == t.cycle.c.org_id)
+            .where(t.cycle.c.period == str(p))
+            .order_by(o.c.code)
+        )
+        if orgs is not None:
+            q = q.where(o.c.code.in_(list(orgs)))
+        if event == "approve":
+            q = q.options(selectinload(Cycle.targets))  # type: ignore[arg-type]
+        if event == "close":
+            q = q.options(selectinload(Cycle.findings))  # type: ignore[arg-type]
+        rows = self.session.execute(q).all()
+        if orgs is not None:
+            found = {code for _, code in rows}
+            missing = [x for x in orgs if x not in found]
+            if missing:
+                raise NotFound("cycle", f"{missing[0]}/{p}")
+        open_children: dict[int, list[str]] = {}
+        if event == "close" and rows:
+            c = t.cycle
+            for parent_id, child_period, child_state in self.session.execute(
+                select(c.c.parent_id, c.c.period, c.c.state).where(
+                    c.c.parent_id.in_([cyc.id for cyc, _ in rows]),
+                    c.c.state != CycleState.CLOSED.value,
+                )
+            ).all():
+                open_children.setdefault(int(parent_id), []).append(
+                    f"{child_period} ({child_state})"
+                )
+        now = self.clock.now()
+        actor = self.actor
+        events: list[dict[str, Any]] = []
+        outcome: list[tuple[str, str | None]] = []
+        closed: list[Cycle] = []
+
+        def event_row(
+            entity: str,
+            entity_id: int | None,
+            action: str,
+            change: Change,
+            why: str | None,
+            data: dict[str, Any] | None,
+        ) -> dict[str, Any]:
+            return {
+                "at": now,
+                "actor": actor.name,
+                "actor_org": actor.org,
+                "actor_role": actor.role,
+                "entity": entity,
+                "entity_id": entity_id,
+                "action": action,
+                "from_state": change.from_state,
+                "to_state": change.to_state,
+                "reason": why,
+                "data": data,
+            }
+
+        for cyc, code in rows:
+            label = f"cycle {code}/{cyc.period}"
+            ctx: dict[str, Any] = {"reason": reason}
+            if event == "close":
+                ctx["open_children"] = [f"{code}/{x}" for x in open_children.get(cyc.id or 0, [])]
+            try:
+                change = CYCLE.fire(cyc, event, label, ctx)
+            except TransitionRefused as refused:
+                outcome.append((code, str(refused)))
+                continue
+            carried: list[int] = []
+            if event == "act":
+                cyc.feedback_at = now
+            if event == "close":
+                cyc.closed_at = now
+                closed.append(cyc)
+                for fnd in cyc.unresolved_findings():
+                    fch = FINDING.fire(fnd, "carry", f"finding #{fnd.id}")
+                    assert fnd.id is not None
+                    carried.append(fnd.id)
+                    events.append(
+                        event_row("finding", fnd.id, "carry", fch, f"{label} closed", None)
+                    )
+            events.append(
+                event_row(
+                    "cycle",
+                    cyc.id,
+                    event,
+                    change,
+                    reason,
+                    {"carried": carried} if carried else None,
+                )
+            )
+            outcome.append((code, None))
+        self.flush()
+        if events:
+            self.session.connection().execute(insert(t.event), events)
+        for cyc in closed:
+            nxt = self._earliest_after(cyc.org_id, Period.parse(cyc.period))
+            if nxt is not None:
+                sch = self.session.get(Scheme, nxt.scheme_id) if nxt.scheme_id else None
+                self._carry_into(nxt, cyc, sch)
+        return outcome
 
     def approve_plan(self, org: str, period: str, *, reason: str | None = None) -> Cycle:
         """draft → planned: every target has its first responsible person and due date."""
