@@ -30,7 +30,7 @@ from attrs import frozen
 
 from pdca.errors import ConcurrencyConflict, PdcaError, ValidationError
 
-from .tables import read_rows
+from .tables import Row, read_rows
 
 __all__ = ["SCORE_COLUMNS", "ImportRefused", "ScoreImport", "import_scores"]
 
@@ -66,6 +66,7 @@ SCORE_COLUMNS = {
 }
 REQUIRED = ("org", "period", "item", "checkpoint", "method", "assessor", "value")
 MAX_REPORTED = 50
+CHUNK = 5000  # rows checked and written together
 
 
 class ImportRefused(ValidationError):
@@ -112,41 +113,63 @@ def import_scores(
     more = 0
     rows = 0
     checker = ScoreChecker(uow)
-    entries: list[ScoreEntry] = []
+    entered = replaced = 0
+    chunk: list[Row] = []
+
+    def check_chunk(rows_: list[Row]) -> None:
+        nonlocal more, entered, replaced
+        checker.prefetch(
+            [str(r.values.get("org")) for r in rows_ if r.values.get("org") is not None],
+            [str(r.values.get("period")) for r in rows_ if r.values.get("period") is not None],
+        )
+        entries: list[ScoreEntry] = []
+        for row in rows_:
+            v = row.values
+            missing = [k for k in REQUIRED if v.get(k) is None]
+            msg = ""
+            if missing:
+                msg = "empty " + ", ".join(missing)
+            else:
+                try:
+                    entries.append(
+                        checker.check(
+                            str(v["org"]),
+                            str(v["period"]),
+                            str(v["item"]),
+                            str(v["checkpoint"]),
+                            str(v["method"]),
+                            v["value"],
+                            assessor=str(v["assessor"]),
+                            assessor_org=str(v["assessor_org"]) if v.get("assessor_org") else "",
+                            comment=str(v["comment"]) if v.get("comment") is not None else None,
+                        )
+                    )
+                except ConcurrencyConflict:
+                    raise
+                except PdcaError as err:
+                    msg = str(err)
+            if msg:
+                if len(problems) < MAX_REPORTED:
+                    problems.append((row.number, msg))
+                else:
+                    more += 1
+        # Write as we go while every row so far is good (the unit of work rolls all of it
+        # back if a later row is refused); after a refusal, only check, to report them all.
+        if not problems:
+            n_new, n_replaced = enter_scores(uow, entries)
+            entered += n_new
+            replaced += n_replaced
+
     for row in read_rows(path, SCORE_COLUMNS, REQUIRED):
         rows += 1
-        v = row.values
-        missing = [k for k in REQUIRED if v.get(k) is None]
-        msg = ""
-        if missing:
-            msg = "empty " + ", ".join(missing)
-        else:
-            try:
-                entries.append(
-                    checker.check(
-                        str(v["org"]),
-                        str(v["period"]),
-                        str(v["item"]),
-                        str(v["checkpoint"]),
-                        str(v["method"]),
-                        v["value"],
-                        assessor=str(v["assessor"]),
-                        assessor_org=str(v["assessor_org"]) if v.get("assessor_org") else "",
-                        comment=str(v["comment"]) if v.get("comment") is not None else None,
-                    )
-                )
-            except ConcurrencyConflict:
-                raise
-            except PdcaError as err:
-                msg = str(err)
-        if msg:
-            if len(problems) < MAX_REPORTED:
-                problems.append((row.number, msg))
-            else:
-                more += 1
+        chunk.append(row)
+        if len(chunk) >= CHUNK:
+            check_chunk(chunk)
+            chunk = []
         if progress is not None:
             progress(rows)
+    if chunk:
+        check_chunk(chunk)
     if problems:
         raise ImportRefused(source, problems, more)
-    entered, replaced = enter_scores(uow, entries)
     return ScoreImport(rows=rows, entered=entered, replaced=replaced)

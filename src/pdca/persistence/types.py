@@ -13,6 +13,8 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = ["ID", "ScaledDecimal", "UTCDateTime"]
 
+_ZERO = dt.timedelta(0)
+
 #: Primary and foreign keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 ID = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -32,10 +34,21 @@ class UTCDateTime(TypeDecorator[pendulum.DateTime]):
             return None
         if not isinstance(value, dt.datetime) or value.tzinfo is None:
             raise ValueError(f"expected an aware datetime, got {value!r}")
-        utc = value.astimezone(dt.UTC)
+        aware: dt.datetime = value
+        if aware.utcoffset() != _ZERO:
+            aware = aware.astimezone(dt.UTC)
         if dialect.name == "sqlite":
-            return utc.replace(tzinfo=None)
-        return utc
+            # A plain naive datetime, built field by field (pendulum's replace() is slow).
+            return dt.datetime(
+                aware.year,
+                aware.month,
+                aware.day,
+                aware.hour,
+                aware.minute,
+                aware.second,
+                aware.microsecond,
+            )
+        return aware
 
     def process_result_value(self, value: Any, dialect: Dialect) -> pendulum.DateTime | None:
         if value is None:

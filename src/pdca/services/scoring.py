@@ -221,6 +221,36 @@ class ScoreChecker:
         self._cycles: dict[tuple[int, str], tuple[int, str, int | None]] = {}
         self._schemes: dict[int, _SchemeFacts] = {}
         self._published: dict[tuple[int, str], bool] = {}
+        self._periods: dict[str, str] = {}
+
+    def prefetch(self, orgs: Sequence[str], periods: Sequence[str]) -> None:
+        """Look up many organizations and their cycles of some periods in two queries."""
+        o, c = t.organization, t.cycle
+        wanted = [x for x in set(orgs) if x not in self._orgs]
+        if wanted:
+            for code, oid in self.uow.session.execute(
+                select(o.c.code, o.c.id).where(o.c.code.in_(wanted))
+            ).all():
+                self._orgs[str(code)] = int(oid)
+        ids = [self._orgs[x] for x in set(orgs) if x in self._orgs]
+        pers = []
+        for raw in set(periods):
+            try:
+                pers.append(self._period(raw))
+            except ValidationError:
+                continue
+        if ids and pers:
+            for cid, org_id, per, state, scheme_id in self.uow.session.execute(
+                select(c.c.id, c.c.org_id, c.c.period, c.c.state, c.c.scheme_id).where(
+                    c.c.org_id.in_(ids), c.c.period.in_(pers)
+                )
+            ).all():
+                self._cycles[(int(org_id), str(per))] = (int(cid), str(state), scheme_id)
+
+    def _period(self, raw: str) -> str:
+        if raw not in self._periods:
+            self._periods[raw] = str(Period.parse(raw))
+        return self._periods[raw]
 
     def _org(self, code: str) -> int:
         if code not in self._orgs:
@@ -280,7 +310,7 @@ class ScoreChecker:
 
         uow = self.uow
         org_id = self._org(org)
-        p = str(Period.parse(period))
+        p = self._period(period)
         cycle_id, state, scheme_id = self._cycle(org_id, org, p)
         if state not in (CycleState.DOING, CycleState.CHECKING):
             raise ValidationError(
@@ -491,12 +521,24 @@ def enter_scores(uow: UnitOfWork, entries: Sequence[ScoreEntry]) -> tuple[int, i
     ids: dict[tuple[int, int, int, str, str, str], int] = {k: v[0] for k, v in existing.items()}
     chunk_size = 5000
     for i in range(0, len(new_rows), chunk_size):
-        returned = s.execute(
-            insert(sc).returning(sc.c.id, sort_by_parameter_order=True),
-            new_rows[i : i + chunk_size],
-        ).scalars()
-        for key, new_id in zip(fresh[i : i + chunk_size], returned, strict=True):
-            ids[key] = int(new_id)
+        s.execute(insert(sc), new_rows[i : i + chunk_size])
+    wanted = set(fresh)
+    fresh_cycles = sorted({k[0] for k in fresh})
+    for i in range(0, len(fresh_cycles), 500):
+        for new in s.execute(
+            select(
+                sc.c.id,
+                sc.c.cycle_id,
+                sc.c.item_id,
+                sc.c.checkpoint_id,
+                sc.c.method,
+                sc.c.assessor,
+                sc.c.assessor_org,
+            ).where(sc.c.cycle_id.in_(fresh_cycles[i : i + 500]))
+        ).all():
+            key = (int(new[1]), int(new[2]), int(new[3]), new[4], new[5], new[6])
+            if key in wanted:
+                ids[key] = int(new[0])
     updates = [
         {
             "b_id": existing[k][0],
