@@ -17,7 +17,8 @@ from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from sqlalchemy import Select, func, insert, select
+from attrs import define, field
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -25,6 +26,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from pdca.domain.actor import Actor
 from pdca.domain.carry import carry_forward
 from pdca.domain.lifecycle import CYCLE, FINDING, Change
+from pdca.domain.model import UNRESOLVED_FINDING_STATES as UNRESOLVED
 from pdca.domain.model import (
     Checkpoint,
     Cycle,
@@ -108,6 +110,39 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(x) for x in value]
     return value
+
+
+@define(slots=True)
+class _LightTarget:
+    """What the plan guard needs of a target."""
+
+    title: str
+    first_responsible: str | None
+    due_on: dt.date | None
+
+
+@define(slots=True)
+class _LightFinding:
+    id: int
+    state: str
+    version: int
+
+
+@define(slots=True)
+class _LightCycle:
+    """What the lifecycle and its guards need of a cycle, read without the ORM (bulk)."""
+
+    id: int
+    org_id: int
+    period: str
+    state: str
+    version: int
+    code: str
+    targets: list[_LightTarget] = field(factory=list)
+    findings: list[_LightFinding] = field(factory=list)
+
+    def unresolved_findings(self) -> list[_LightFinding]:
+        return self.findings
 
 
 def _containers(p: Period) -> list[Period]:
@@ -767,32 +802,53 @@ class UnitOfWork(ActCases, ReportCases):
         if event not in events_known:
             raise ValidationError("event", event, "must be one of " + ", ".join(events_known))
         p = Period.parse(period)
-        o = t.organization
+        o, c, tg, f = t.organization, t.cycle, t.target, t.finding
+        chosen = select(c.c.id).join(o, o.c.id == c.c.org_id).where(c.c.period == str(p))
         q = (
-            select(Cycle, o.c.code)
-            .join(o, o.c.id == t.cycle.c.org_id)
-            .where(t.cycle.c.period == str(p))
+            select(c.c.id, c.c.org_id, c.c.state, c.c.version, o.c.code)
+            .join(o, o.c.id == c.c.org_id)
+            .where(c.c.period == str(p))
             .order_by(o.c.code)
         )
         if orgs is not None:
             q = q.where(o.c.code.in_(list(orgs)))
-        if event == "approve":
-            q = q.options(selectinload(Cycle.targets))  # type: ignore[arg-type]
-        if event == "close":
-            q = q.options(selectinload(Cycle.findings))  # type: ignore[arg-type]
-        rows = self.session.execute(q).all()
+            chosen = chosen.where(o.c.code.in_(list(orgs)))
+        self.flush()  # the database must see what this unit of work already changed
+        conn = self.session.connection()
+        cycles = {
+            int(cid): _LightCycle(int(cid), int(org_id), str(p), str(state), int(version), code)
+            for cid, org_id, state, version, code in conn.execute(q).all()
+        }
         if orgs is not None:
-            found = {code for _, code in rows}
+            found = {x.code for x in cycles.values()}
             missing = [x for x in orgs if x not in found]
             if missing:
                 raise NotFound("cycle", f"{missing[0]}/{p}")
+        # What the guards look at, in one query each.
+        if event == "approve":
+            for cid, title, first, due in conn.execute(
+                select(tg.c.cycle_id, tg.c.title, tg.c.first_responsible, tg.c.due_on)
+                .where(tg.c.cycle_id.in_(chosen))
+                .order_by(tg.c.id)
+            ).all():
+                if int(cid) in cycles:
+                    cycles[int(cid)].targets.append(_LightTarget(title, first, due))
+        if event == "close":
+            for fid, cid, state, version in conn.execute(
+                select(f.c.id, f.c.cycle_id, f.c.state, f.c.version)
+                .where(f.c.cycle_id.in_(chosen), f.c.state.in_([str(x) for x in UNRESOLVED]))
+                .order_by(f.c.id)
+            ).all():
+                if int(cid) in cycles:
+                    cycles[int(cid)].findings.append(
+                        _LightFinding(int(fid), str(state), int(version))
+                    )
         open_children: dict[int, list[str]] = {}
-        if event == "close" and rows:
-            c = t.cycle
-            for parent_id, child_period, child_state in self.session.execute(
-                select(c.c.parent_id, c.c.period, c.c.state).where(
-                    c.c.parent_id.in_([cyc.id for cyc, _ in rows]),
-                    c.c.state != CycleState.CLOSED.value,
+        if event == "close":
+            child = t.cycle.alias("child")
+            for parent_id, child_period, child_state in conn.execute(
+                select(child.c.parent_id, child.c.period, child.c.state).where(
+                    child.c.parent_id.in_(chosen), child.c.state != CycleState.CLOSED.value
                 )
             ).all():
                 open_children.setdefault(int(parent_id), []).append(
@@ -802,11 +858,13 @@ class UnitOfWork(ActCases, ReportCases):
         actor = self.actor
         events: list[dict[str, Any]] = []
         outcome: list[tuple[str, str | None]] = []
-        closed: list[Cycle] = []
+        cycle_updates: list[dict[str, Any]] = []
+        finding_updates: list[dict[str, Any]] = []
+        closed: list[_LightCycle] = []
 
         def event_row(
             entity: str,
-            entity_id: int | None,
+            entity_id: int,
             action: str,
             change: Change,
             why: str | None,
@@ -826,29 +884,37 @@ class UnitOfWork(ActCases, ReportCases):
                 "data": data,
             }
 
-        for cyc, code in rows:
-            label = f"cycle {code}/{cyc.period}"
+        for cyc in cycles.values():
+            label = f"cycle {cyc.code}/{cyc.period}"
             ctx: dict[str, Any] = {"reason": reason}
             if event == "close":
-                ctx["open_children"] = [f"{code}/{x}" for x in open_children.get(cyc.id or 0, [])]
+                ctx["open_children"] = [f"{cyc.code}/{x}" for x in open_children.get(cyc.id, [])]
             try:
                 change = CYCLE.fire(cyc, event, label, ctx)
             except TransitionRefused as refused:
-                outcome.append((code, str(refused)))
+                outcome.append((cyc.code, str(refused)))
                 continue
             carried: list[int] = []
-            if event == "act":
-                cyc.feedback_at = now
             if event == "close":
-                cyc.closed_at = now
                 closed.append(cyc)
-                for fnd in cyc.unresolved_findings():
+                for fnd in cyc.findings:
                     fch = FINDING.fire(fnd, "carry", f"finding #{fnd.id}")
-                    assert fnd.id is not None
                     carried.append(fnd.id)
+                    finding_updates.append(
+                        {"b_id": fnd.id, "b_version": fnd.version, "b_state": fnd.state}
+                    )
                     events.append(
                         event_row("finding", fnd.id, "carry", fch, f"{label} closed", None)
                     )
+            cycle_updates.append(
+                {
+                    "b_id": cyc.id,
+                    "b_version": cyc.version,
+                    "b_state": cyc.state,
+                    "b_feedback": now if event == "act" else None,
+                    "b_closed": now if event == "close" else None,
+                }
+            )
             events.append(
                 event_row(
                     "cycle",
@@ -859,15 +925,58 @@ class UnitOfWork(ActCases, ReportCases):
                     {"carried": carried} if carried else None,
                 )
             )
-            outcome.append((code, None))
-        self.flush()
+            outcome.append((cyc.code, None))
+        counting = conn.execution_options(preserve_rowcount=True)
+        if cycle_updates:
+            res = counting.execute(
+                update(c)
+                .where(c.c.id == bindparam("b_id"), c.c.version == bindparam("b_version"))
+                .values(
+                    state=bindparam("b_state"),
+                    version=c.c.version + 1,
+                    feedback_at=func.coalesce(
+                        bindparam("b_feedback", type_=c.c.feedback_at.type), c.c.feedback_at
+                    ),
+                    closed_at=func.coalesce(
+                        bindparam("b_closed", type_=c.c.closed_at.type), c.c.closed_at
+                    ),
+                ),
+                cycle_updates,
+            )
+            if res.rowcount != len(cycle_updates):
+                self._fail("another writer changed a cycle since it was loaded")
+                raise ConcurrencyConflict(
+                    "another writer changed a cycle since it was loaded (reload it and try "
+                    "again); nothing in this unit of work was written"
+                )
+        if finding_updates:
+            res = counting.execute(
+                update(f)
+                .where(f.c.id == bindparam("b_id"), f.c.version == bindparam("b_version"))
+                .values(state=bindparam("b_state"), version=f.c.version + 1),
+                finding_updates,
+            )
+            if res.rowcount != len(finding_updates):
+                self._fail("another writer changed a finding since it was loaded")
+                raise ConcurrencyConflict(
+                    "another writer changed a finding since it was loaded (reload it and try "
+                    "again); nothing in this unit of work was written"
+                )
         if events:
-            self.session.connection().execute(insert(t.event), events)
-        for cyc in closed:
-            nxt = self._earliest_after(cyc.org_id, Period.parse(cyc.period))
+            conn.execute(insert(t.event), events)
+        # Objects of this session that were written behind its back must be reloaded.
+        for obj in list(self.session.identity_map.values()):
+            stale_cycle = isinstance(obj, Cycle) and obj.id in cycles
+            stale_finding = isinstance(obj, Finding) and obj.cycle_id in cycles
+            if stale_cycle or (stale_finding and event == "close"):
+                self.session.expire(obj)
+        for light in closed:
+            nxt = self._earliest_after(light.org_id, p)
             if nxt is not None:
+                prev = self.session.get(Cycle, light.id)
+                assert prev is not None
                 sch = self.session.get(Scheme, nxt.scheme_id) if nxt.scheme_id else None
-                self._carry_into(nxt, cyc, sch)
+                self._carry_into(nxt, prev, sch)
         return outcome
 
     def approve_plan(self, org: str, period: str, *, reason: str | None = None) -> Cycle:
