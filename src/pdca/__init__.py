@@ -7,7 +7,9 @@ Open a store, migrate it, and run use cases inside a unit of work::
     store = pdca.open_store("sqlite:///pdca.sqlite3", upgrade=True)
     with store.unit_of_work(actor="机关党委") as uow:
         uow.add_organization("JG", "市直机关工委", "机关工委")
-        ...
+        uow.add_organization("CZ", "市财政局机关党委", "机关党委", parent="JG")
+
+See docs/tutorial.md for a whole year round the loop.
 
 Nothing here creates an engine or touches a database at import time.
 """
