@@ -13,28 +13,49 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Engine, create_engine
 
-from pdca.persistence.tables import TABLE_PREFIX, VERSION_TABLE, metadata
+from pdca.persistence.tables import SCHEMA, SCHEMA_ENV, TABLE_PREFIX, VERSION_TABLE, metadata
 
 config = context.config
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    if type_ == "schema":
+        return name == SCHEMA
     if type_ == "table":
         return bool(name) and str(name).startswith(TABLE_PREFIX)
     return True
 
 
 def run_migrations(connection: Any) -> None:
+    restore = None
+    if SCHEMA is not None:
+        if connection.dialect.name != "postgresql":
+            raise RuntimeError(
+                f"{SCHEMA_ENV} is a PostgreSQL setting; this is {connection.dialect.name}"
+            )
+        # Every pdca table goes into SCHEMA: create it, and point the migration's
+        # unqualified DDL there for the length of the migration.
+        connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"')
+        restore = connection.exec_driver_sql("SHOW search_path").scalar()
+        connection.exec_driver_sql(f"SELECT set_config('search_path', '\"{SCHEMA}\"', true)")
     context.configure(
         connection=connection,
         target_metadata=metadata,
         version_table=VERSION_TABLE,
+        version_table_schema=SCHEMA,
+        include_schemas=SCHEMA is not None,
         include_name=include_name,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
-    with context.begin_transaction():
-        context.run_migrations()
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        if restore is not None:
+            connection.exec_driver_sql(
+                "SELECT set_config('search_path', %(p)s, true)", {"p": restore}
+            )
 
 
 def run() -> None:

@@ -66,10 +66,18 @@ from pdca.errors import (
     TransitionRefused,
     ValidationError,
 )
-from pdca.persistence.migrate import check_at_head, current_revision, downgrade, upgrade
+from pdca.persistence.migrate import (
+    check_at_head,
+    current_revision,
+    downgrade,
+    ignore_pdca_tables,
+    ignoring_pdca_tables,
+    upgrade,
+)
 from pdca.persistence.tables import VERSION_TABLE
 from pdca.persistence.tables import metadata as METADATA
 from pdca.services.act import DueItem
+from pdca.services.hooks import HOOK_EVENTS, Hooks, Notification, Subscription
 from pdca.services.rollover import Blocker, RolloverReport
 from pdca.services.scoring import OrgResult, Results
 from pdca.services.store import Store, open_store
@@ -81,6 +89,7 @@ __all__ = [
     "CYCLE_ROUND",
     "DEFAULT_TIMEZONE",
     "FINDING",
+    "HOOK_EVENTS",
     "METADATA",
     "METHODS",
     "RECURRING_AFTER",
@@ -106,6 +115,7 @@ __all__ = [
     "FixedClock",
     "GradeBand",
     "GuardFailed",
+    "Hooks",
     "InvalidTransition",
     "Item",
     "ItemSpec",
@@ -113,6 +123,7 @@ __all__ = [
     "Measure",
     "MeasureStatus",
     "NotFound",
+    "Notification",
     "OrgResult",
     "Organization",
     "OutcomeRule",
@@ -132,6 +143,7 @@ __all__ = [
     "SchemeSpec",
     "Score",
     "Store",
+    "Subscription",
     "SystemClock",
     "Target",
     "TargetOrigin",
@@ -142,6 +154,8 @@ __all__ = [
     "check_at_head",
     "current_revision",
     "downgrade",
+    "ignore_pdca_tables",
+    "ignoring_pdca_tables",
     "is_recurring",
     "open_store",
     "parse_scheme",

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-__all__ = ["DEFAULT_URL", "configure_sqlite", "create_pdca_engine"]
+__all__ = ["DEFAULT_URL", "configure_sqlite", "create_pdca_engine", "ensure_sqlite_transaction"]
 
 DEFAULT_URL = "sqlite:///pdca.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -39,6 +39,21 @@ def configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def ensure_sqlite_transaction(connection: Connection) -> None:
+    """Make sure a host's SQLite connection is really inside a transaction.
+
+    pysqlite's default ("legacy") mode defers BEGIN until the first INSERT/UPDATE/DELETE, so
+    a host Session that has only read so far holds no transaction at all; a SAVEPOINT opened
+    there becomes the outermost transaction and its RELEASE commits, behind the host's back.
+    pdca therefore opens the transaction the driver deferred, so the host's commit or
+    rollback decides. (Engines pdca creates, and hosts that apply :func:`configure_sqlite`,
+    always begin explicitly.)
+    """
+    dbapi = connection.connection.driver_connection
+    if dbapi is not None and getattr(dbapi, "in_transaction", True) is False:
+        connection.exec_driver_sql("BEGIN")
 
 
 def create_pdca_engine(url: str, **kwargs: Any) -> Engine:

@@ -7,7 +7,7 @@ same database without touching them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine
 
 from pdca.errors import PdcaError
 
-from .tables import VERSION_TABLE
+from .tables import SCHEMA, TABLE_PREFIX, VERSION_TABLE
 
 __all__ = [
     "alembic_config",
@@ -28,6 +28,8 @@ __all__ = [
     "current_revision",
     "downgrade",
     "head_revision",
+    "ignore_pdca_tables",
+    "ignoring_pdca_tables",
     "migrations_path",
     "upgrade",
 ]
@@ -83,7 +85,9 @@ def downgrade(bind: Connection | Engine, revision: str) -> None:
 def current_revision(bind: Connection | Engine) -> str | None:
     """The revision pdca's tables are at, or None when pdca was never migrated here."""
     with _connection(bind) as conn:
-        ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        ctx = MigrationContext.configure(
+            conn, opts={"version_table": VERSION_TABLE, "version_table_schema": SCHEMA}
+        )
         return ctx.get_current_revision()
 
 
@@ -97,3 +101,38 @@ def head_revision() -> str:
 def check_at_head(bind: Connection | Engine) -> bool:
     """True when the database's pdca tables are at this pdca's newest revision."""
     return current_revision(bind) == head_revision()
+
+
+IncludeName = Callable[[str | None, str, Mapping[str, str | None]], bool]
+
+
+def ignore_pdca_tables(
+    name: str | None, type_: str, parent_names: Mapping[str, str | None]
+) -> bool:
+    """An ``include_name`` hook for a host's alembic ``env.py``: hides pdca's tables.
+
+    pdca migrates its own tables (every name starts with ``pdca_``, including its version
+    table); with this hook the host's ``alembic revision --autogenerate`` never proposes to
+    drop or change them::
+
+        context.configure(connection=..., target_metadata=..., include_name=pdca.ignore_pdca_tables)
+
+    With a :data:`~pdca.persistence.tables.SCHEMA` setting, pdca's schema is hidden too.
+    """
+    if type_ == "schema":
+        return SCHEMA is None or name != SCHEMA
+    if type_ == "table":
+        return not (name or "").startswith(TABLE_PREFIX)
+    table = parent_names.get("table_name") if parent_names else None
+    return not (table or "").startswith(TABLE_PREFIX)
+
+
+def ignoring_pdca_tables(include_name: IncludeName) -> IncludeName:
+    """Combine a host's own ``include_name`` hook with :func:`ignore_pdca_tables`."""
+
+    def combined(name: str | None, type_: str, parent_names: Mapping[str, str | None]) -> bool:
+        return ignore_pdca_tables(name, type_, parent_names) and include_name(
+            name, type_, parent_names
+        )
+
+    return combined

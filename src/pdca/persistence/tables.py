@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 from sqlalchemy import (
     JSON,
     Column,
@@ -16,12 +19,35 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from pdca.errors import ValidationError
+
 from .types import ID, ScaledDecimal, UTCDateTime
 
-__all__ = ["TABLE_PREFIX", "VERSION_TABLE", "metadata"]
+__all__ = ["SCHEMA", "SCHEMA_ENV", "TABLE_PREFIX", "VERSION_TABLE", "metadata"]
 
 TABLE_PREFIX = "pdca_"
 VERSION_TABLE = "pdca_alembic_version"
+#: The environment variable naming a PostgreSQL schema for every pdca table (read once,
+#: when pdca is imported).
+SCHEMA_ENV = "PDCA_SCHEMA"
+
+
+def _schema_setting() -> str | None:
+    value = os.environ.get(SCHEMA_ENV, "").strip()
+    if not value:
+        return None
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+        raise ValidationError(
+            SCHEMA_ENV,
+            value,
+            "a schema name is lowercase letters, digits and '_' (not starting with a digit, "
+            "at most 63 characters)",
+        )
+    return value
+
+
+#: The PostgreSQL schema pdca's tables live in (None: the connection's default schema).
+SCHEMA: str | None = _schema_setting()
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -31,7 +57,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-metadata = MetaData(naming_convention=NAMING_CONVENTION)
+metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
 
 CODE = String(64)
 NAME = String(200)

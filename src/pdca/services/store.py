@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from pdca.clock import DEFAULT_TIMEZONE, Clock, SystemClock
 from pdca.domain.actor import Actor
-from pdca.errors import PdcaError
+from pdca.errors import PdcaError, ValidationError
 from pdca.persistence import migrate
 from pdca.persistence.database import create_pdca_engine
 from pdca.persistence.mapping import start_mappers
+from pdca.persistence.tables import SCHEMA, SCHEMA_ENV
 
+from .hooks import Hooks, Notification, Subscription
 from .rollover import RolloverReport
 from .rollover import rollover as _rollover
 from .unit_of_work import UnitOfWork
@@ -32,6 +35,7 @@ class Store:
         clock: Clock | None = None,
         timezone: str = DEFAULT_TIMEZONE,
         owns_engine: bool = False,
+        hooks: Hooks | None = None,
     ) -> None:
         if (engine is None) == (session is None):
             raise PdcaError("a Store needs exactly one of an engine or a session")
@@ -41,6 +45,7 @@ class Store:
         self.host_session = session
         self._engine = engine
         self._owns_engine = owns_engine
+        self.hooks = hooks if hooks is not None else Hooks()
         self.sessionmaker = sessionmaker(
             bind=engine, expire_on_commit=False, autoflush=True, autobegin=False
         )
@@ -53,6 +58,13 @@ class Store:
         assert self.host_session is not None
         bind = self.host_session.get_bind()
         return bind if isinstance(bind, Engine) else bind.engine
+
+    def subscribe(self, event: str, callback: Callable[[Notification], Any]) -> Subscription:
+        """Call ``callback(notification)`` after each committed change of kind ``event``
+        (``cycle.changed``, ``score.entered``, ``finding.opened``, ``finding.resolved``,
+        ``rollover.finished``); see :mod:`pdca.services.hooks`. Returns a subscription
+        whose ``cancel()`` unsubscribes."""
+        return self.hooks.subscribe(event, callback)
 
     def unit_of_work(self, actor: Actor | str = "pdca") -> UnitOfWork:
         """A transaction of use cases performed by ``actor``; use it in a ``with`` block."""
@@ -80,7 +92,7 @@ class Store:
                 "the rollover commits batch by batch: run it on a Store opened from a URL "
                 "or an Engine, not inside a host's session"
             )
-        return _rollover(
+        report = _rollover(
             self,
             period_from,
             period_to,
@@ -93,6 +105,18 @@ class Store:
             progress=progress,
             after_batch=after_batch,
         )
+        if not (dry_run or report.stopped) and self.hooks.wants("rollover.finished"):
+            self.hooks.dispatch(
+                [
+                    Notification(
+                        name="rollover.finished",
+                        at=self.clock.now(),
+                        actor=str(Actor.of(actor)),
+                        data=report.as_dict(),
+                    )
+                ]
+            )
+        return report
 
     def _bind(self) -> Connection | Engine:
         if self.host_session is not None:
@@ -130,23 +154,38 @@ def open_store(
     clock: Clock | None = None,
     timezone: str = DEFAULT_TIMEZONE,
     upgrade: bool = False,
+    hooks: Hooks | None = None,
 ) -> Store:
     """Open pdca's store on a database URL, a host's Engine, or a host's Session.
 
     With a URL pdca creates (and owns) the engine; SQLite files get pdca's settings (WAL,
     foreign keys, ``BEGIN IMMEDIATE``). With a host's Session pdca only flushes: the host's
     commit or rollback decides. ``upgrade=True`` migrates the schema to the newest revision.
+    ``hooks`` shares one registry of post-commit subscribers between stores (a host that
+    opens a store per request subscribes once, on its own :class:`~pdca.services.hooks.Hooks`).
     """
     if isinstance(target, Session):
-        store = Store(session=target, clock=clock, timezone=timezone)
+        store = Store(session=target, clock=clock, timezone=timezone, hooks=hooks)
     elif isinstance(target, Engine):
-        store = Store(engine=target, clock=clock, timezone=timezone)
+        store = Store(engine=target, clock=clock, timezone=timezone, hooks=hooks)
     elif isinstance(target, str):
         store = Store(
-            engine=create_pdca_engine(target), clock=clock, timezone=timezone, owns_engine=True
+            engine=create_pdca_engine(target),
+            clock=clock,
+            timezone=timezone,
+            owns_engine=True,
+            hooks=hooks,
         )
     else:
         raise PdcaError(f"open_store needs a URL, an Engine or a Session, not {target!r}")
+    if SCHEMA is not None and store.engine.dialect.name != "postgresql":
+        store.close()
+        raise ValidationError(
+            SCHEMA_ENV,
+            SCHEMA,
+            f"a schema for pdca's tables is a PostgreSQL setting; this database is "
+            f"{store.engine.dialect.name}",
+        )
     if upgrade:
         store.upgrade()
     return store

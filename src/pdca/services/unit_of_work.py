@@ -54,12 +54,14 @@ from pdca.errors import (
     ValidationError,
 )
 from pdca.persistence import tables as t
+from pdca.persistence.database import ensure_sqlite_transaction
 from pdca.reports import ReportCases
 
 from . import act as _act
 from . import scoring as _scoring
 from . import validate as v
 from .act import ActCases
+from .hooks import Notification
 
 if TYPE_CHECKING:
     from .store import Store
@@ -209,6 +211,7 @@ class UnitOfWork(ActCases, ReportCases):
         self._session: Session | None = None
         self._savepoint: Any = None
         self._failed: str | None = None
+        self._notes: list[Notification] = []
 
     # ------------------------------------------------------------------ transaction
 
@@ -227,6 +230,9 @@ class UnitOfWork(ActCases, ReportCases):
         host = self.store.host_session
         if host is not None:
             self._session = host
+            conn = host.connection()
+            if conn.dialect.name == "sqlite":
+                ensure_sqlite_transaction(conn)
             self._savepoint = host.begin_nested()
         else:
             self._session = self.store.sessionmaker()
@@ -253,8 +259,12 @@ class UnitOfWork(ActCases, ReportCases):
                     if self._savepoint is not None:
                         session.flush()
                         self._savepoint.commit()
+                        # Heard of only when the host's own transaction commits.
+                        self.store.hooks.defer_to_host(session, self._notes)
                     else:
                         session.commit()
+                        notes, self._notes = self._notes, []
+                        self.store.hooks.dispatch(notes)
                 except StaleDataError as err:
                     self._rollback()
                     raise ConcurrencyConflict(
@@ -283,6 +293,7 @@ class UnitOfWork(ActCases, ReportCases):
             self._session = None
             self._savepoint = None
             self._failed = None
+            self._notes = []
 
     def _rollback(self) -> None:
         session = self._session
@@ -304,6 +315,59 @@ class UnitOfWork(ActCases, ReportCases):
     def _fail(self, reason: str) -> None:
         self._rollback()
         self._failed = reason
+        self._notes = []
+
+    def _notify(self, name: str, data: Mapping[str, Any]) -> None:
+        """Queue a post-commit notification (see :mod:`pdca.services.hooks`)."""
+        self._notes.append(
+            Notification(name=name, at=self.clock.now(), actor=str(self.actor), data=data)
+        )
+
+    def _org_period(self, cycle_id: int) -> dict[str, Any]:
+        cyc = self.session.get(Cycle, cycle_id)
+        if cyc is None:
+            return {"cycle_id": cycle_id}
+        org = self.session.get(Organization, cyc.org_id)
+        return {"cycle_id": cycle_id, "org": org.code if org else None, "period": cyc.period}
+
+    def _notify_logged(
+        self, entity: str, entity_id: int, action: str, change: Change | None, data: Any
+    ) -> None:
+        hooks = self.store.hooks
+        if entity == "cycle" and change is not None:
+            if hooks.wants("cycle.changed"):
+                self._notify(
+                    "cycle.changed",
+                    {
+                        **self._org_period(entity_id),
+                        "from_state": change.from_state,
+                        "to_state": change.to_state,
+                        "event": action,
+                    },
+                )
+        elif entity == "score" and action in ("enter", "change", "revise"):
+            if hooks.wants("score.entered"):
+                score = self.session.get(Score, entity_id)
+                info = dict(data) if isinstance(data, Mapping) else {}
+                info.pop("from", None)
+                base = self._org_period(score.cycle_id) if score is not None else {}
+                self._notify("score.entered", {**base, **info, "score_id": entity_id})
+        elif entity == "finding":
+            name = None
+            if action == "open":
+                name = "finding.opened"
+            elif change is not None and change.to_state == FindingState.RESOLVED.value:
+                name = "finding.resolved"
+            if name is not None and hooks.wants(name):
+                fnd = self.session.get(Finding, entity_id)
+                info = {"finding_id": entity_id}
+                if fnd is not None:
+                    if fnd.cycle_id is not None:
+                        info.update(self._org_period(fnd.cycle_id))
+                    info.update(
+                        item=fnd.item_code, severity=fnd.severity, description=fnd.description
+                    )
+                self._notify(name, info)
 
     # ------------------------------------------------------------------------ trail
 
@@ -332,6 +396,8 @@ class UnitOfWork(ActCases, ReportCases):
             data=_jsonable(dict(data)) if data else None,
         )
         self.session.add(ev)
+        if self.store.hooks.active:
+            self._notify_logged(entity, entity_id, action, change, ev.data)
         return ev
 
     # ---------------------------------------------------------------- organizations
