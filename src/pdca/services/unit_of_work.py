@@ -1030,6 +1030,21 @@ class UnitOfWork(ActCases, ReportCases):
                 )
         if events:
             conn.execute(insert(t.event), events)
+        if self.store.hooks.wants("cycle.changed"):
+            for ev in events:
+                if ev["entity"] == "cycle":
+                    moved = cycles[ev["entity_id"]]
+                    self._notify(
+                        "cycle.changed",
+                        {
+                            "cycle_id": moved.id,
+                            "org": moved.code,
+                            "period": moved.period,
+                            "from_state": ev["from_state"],
+                            "to_state": ev["to_state"],
+                            "event": event,
+                        },
+                    )
         # Objects of this session that were written behind its back must be reloaded.
         for obj in list(self.session.identity_map.values()):
             stale_cycle = isinstance(obj, Cycle) and obj.id in cycles
