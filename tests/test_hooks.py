@@ -73,9 +73,11 @@ def test_a_failing_subscriber_is_logged_and_the_others_still_run(
 
     store.subscribe("cycle.changed", broken)
     heard = listen(store)
-    with caplog.at_level(logging.ERROR, logger="pdca.hooks"):
-        with store.unit_of_work("office") as uow:
-            uow.begin_check("B000", "2025")
+    with (
+        caplog.at_level(logging.ERROR, logger="pdca.hooks"),
+        store.unit_of_work("office") as uow,
+    ):
+        uow.begin_check("B000", "2025")
     assert [n for n, _ in heard] == ["cycle.changed"]
     assert "the host's mailer is down" in caplog.text
     with store.unit_of_work("office") as uow:  # the change itself stands
