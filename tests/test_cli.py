@@ -17,6 +17,14 @@ from pdca.cli import cli
 from pdca.persistence import tables as t
 
 
+@pytest.fixture(autouse=True)
+def english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The messages these tests read are the English ones (test_cli_org covers Chinese)."""
+    for var in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
+
+
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real command in a child process, as a user would."""
     full_env = {k: v for k, v in os.environ.items() if k != "PDCA_DATABASE_URL"}

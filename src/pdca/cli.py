@@ -1,7 +1,17 @@
 """The ``pdca`` command.
 
 Exit codes: 0 done; 1 refused by a rule (a pdca error: bad data, a refused transition, a
-database not at the expected revision); 2 bad usage (unknown option, missing argument).
+permission denied, a database not at the expected revision; or a command's report that
+names refusals: ``cycle advance``, ``rollover``, ``scheme validate``, ``audit verify``);
+2 bad usage (unknown command or option, missing or malformed argument).
+
+Output: every command takes ``--json`` and then prints exactly one JSON document on
+stdout when it has a result (also when that result reports refusals and the exit code is
+1). An error without a result prints nothing on stdout; on stderr it prints one line
+(``pdca: error: …``), or with ``--json`` one JSON object ``{"error": {"code", "type",
+"message", …}}``. Usage errors (exit 2) follow the same rule. Messages are in Chinese when
+the locale (LC_ALL, LC_MESSAGES, LANG) starts with ``zh`` (:mod:`pdca.cli_i18n`). Progress
+bars go to stderr, only when both stdout and stderr are terminals and ``$CI`` is unset.
 """
 
 from __future__ import annotations
@@ -23,10 +33,17 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from pdca._version import __version__
+from pdca.cli_i18n import t
 from pdca.clock import FixedClock
 from pdca.domain.actor import Actor
 from pdca.domain.scheme import SchemeInvalid
-from pdca.errors import PdcaError
+from pdca.errors import (
+    NotFound,
+    PdcaError,
+    PermissionDenied,
+    TransitionRefused,
+    ValidationError,
+)
 from pdca.persistence.database import DEFAULT_URL
 from pdca.samples import SAMPLES, run_sample
 from pdca.services.store import Store, open_store
@@ -38,19 +55,79 @@ F = TypeVar("F", bound=Callable[..., Any])
 ENV_URL = "PDCA_DATABASE_URL"
 
 
+def parse_actor(text: str) -> Actor:
+    """``NAME[@ORG][:ROLE]`` as an :class:`~pdca.domain.actor.Actor` (``Actor.parse``)."""
+    parse = getattr(Actor, "parse", None)
+    if parse is not None:
+        actor: Actor = parse(text)
+        return actor
+    raw = str(text).strip()  # pragma: no cover - pdca without Actor.parse
+    rest, colon, role = raw.partition(":")
+    name, at, org = rest.partition("@")
+    name, org, role = name.strip(), org.strip(), role.strip()
+    if not name or (at and not org) or (colon and not role) or ":" in role:
+        raise ValidationError("actor", text, "write an actor as NAME[@ORG][:ROLE]")
+    return Actor(name, org=org or None, role=role or None)
+
+
 class Context:
     def __init__(self, db: str | None, actor: str | None = None) -> None:
         self.db_given = db
         self.url = db or os.environ.get(ENV_URL) or DEFAULT_URL
-        name, _, org = (actor or os.environ.get("PDCA_ACTOR") or "pdca-cli").partition("@")
-        self.actor = Actor(name, org=org or None)
+        text = actor or os.environ.get("PDCA_ACTOR")
+        try:  # NAME[@ORG][:ROLE]; naming no one, the office's own scripts act as the system
+            self.actor = parse_actor(text) if text else Actor("pdca-cli", role="system")
+        except ValidationError as err:
+            raise click.UsageError(f"--actor: {err}") from err
 
     def store(self, **kwargs: Any) -> Store:
         return open_store(self.url, **kwargs)
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"pdca: error: {message}", err=True)
+def _json_mode() -> bool:
+    """Whether the running command was given ``--json``."""
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if ctx.params.get("as_json"):
+            return True
+        ctx = ctx.parent
+    return False
+
+
+def error_document(message: str, code: int = 1, exc: BaseException | None = None) -> dict[str, Any]:
+    """The JSON object an error prints on stderr under ``--json``."""
+    err: dict[str, Any] = {
+        "code": code,
+        "type": type(exc).__name__ if exc is not None else "Error",
+        "message": message,
+    }
+    if isinstance(exc, ValidationError):
+        value = exc.value
+        if not isinstance(value, str | int | float | bool | type(None)):
+            value = str(value)
+        err.update(field=exc.field, value=value, rule=exc.rule)
+        problems = getattr(exc, "problems", None)
+        if problems and all(isinstance(p, tuple) and len(p) == 2 for p in problems):
+            err["problems"] = [{"row": r, "message": m} for r, m in problems]
+    elif isinstance(exc, NotFound):
+        err.update(kind=exc.kind, key=str(exc.key))
+    elif isinstance(exc, TransitionRefused):
+        err.update(entity=exc.entity, state=exc.state, event=exc.event)
+    elif isinstance(exc, PermissionDenied):
+        err.update(
+            actor=str(exc.actor),
+            action=exc.action,
+            object=str(exc.obj),
+            reason=getattr(exc, "reason", None),
+        )
+    return {"error": err}
+
+
+def _fail(message: str, code: int = 1, exc: BaseException | None = None) -> NoReturn:
+    if _json_mode():
+        click.echo(json.dumps(error_document(message, code, exc), ensure_ascii=False), err=True)
+    else:
+        click.echo(t("error", message=message), err=True)
     sys.exit(code)
 
 
@@ -58,7 +135,44 @@ def _console() -> Console:
     return Console(highlight=False, soft_wrap=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PdcaGroup(click.Group):
+    """The top group: usage errors (exit 2) as JSON on stderr under ``--json``, and with
+    the locale's prefix otherwise."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: list[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        argv = list(sys.argv[1:] if args is None else args)
+        as_json = "--json" in argv
+        try:
+            rv = super().main(argv, prog_name, complete_var, False, **extra)
+        except click.ClickException as err:
+            message = err.format_message()
+            if as_json:
+                doc = error_document(message, err.exit_code)
+                doc["error"]["type"] = type(err).__name__
+                click.echo(json.dumps(doc, ensure_ascii=False), err=True)
+            elif isinstance(err, click.UsageError):
+                if err.ctx is not None:
+                    click.echo(err.ctx.get_usage(), err=True)
+                click.echo(t("usage_error", message=message), err=True)
+            else:
+                click.echo(t("error", message=message), err=True)
+            sys.exit(err.exit_code)
+        except click.Abort:
+            click.echo(t("aborted"), err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(cls=PdcaGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="pdca")
 @click.option(
     "--db",
@@ -68,9 +182,10 @@ def _console() -> Console:
 )
 @click.option(
     "--actor",
-    metavar="NAME[@ORG]",
+    metavar="NAME[@ORG][:ROLE]",
     default=None,
-    help="Who is acting, written into the trail (else $PDCA_ACTOR, else pdca-cli).",
+    help="Who is acting (e.g. 李书记@B11:secretary), checked against the permission policy "
+    "and written into the trail (else $PDCA_ACTOR, else pdca-cli with the system role).",
 )
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, actor: str | None) -> None:
@@ -99,7 +214,7 @@ def db_upgrade(obj: Context, revision: str, as_json: bool) -> None:
     _report(
         {"database": obj.url, "from": before, "to": after},
         as_json,
-        f"{obj.url}: {before or '(empty)'} → {after}",
+        t("db_moved", url=obj.url, before=before or t("db_empty"), after=after),
     )
 
 
@@ -116,7 +231,7 @@ def db_downgrade(obj: Context, revision: str, as_json: bool) -> None:
     _report(
         {"database": obj.url, "from": before, "to": after},
         as_json,
-        f"{obj.url}: {before or '(empty)'} → {after or '(empty)'}",
+        t("db_moved", url=obj.url, before=before or t("db_empty"), after=after or t("db_empty")),
     )
 
 
@@ -131,7 +246,12 @@ def db_current(obj: Context, as_json: bool) -> None:
     _report(
         {"database": obj.url, "revision": current, "at_head": head},
         as_json,
-        f"{obj.url}: {current or '(empty)'}" + (" (head)" if head else " (not at head)"),
+        t(
+            "db_at",
+            url=obj.url,
+            revision=current or t("db_empty"),
+            head=t("db_head") if head else t("db_not_head"),
+        ),
     )
 
 
@@ -165,7 +285,7 @@ def scheme_validate(file: Path, as_json: bool) -> None:
                 )
             )
             sys.exit(1)
-        _fail(str(err))
+        _fail(str(err), exc=err)
     except PdcaError as err:
         if as_json:
             click.echo(
@@ -175,11 +295,11 @@ def scheme_validate(file: Path, as_json: bool) -> None:
                 )
             )
             sys.exit(1)
-        _fail(str(err))
+        _fail(str(err), exc=err)
     _report(
         {"file": str(file), "valid": True, "code": spec.code, "items": len(spec.items())},
         as_json,
-        f"{file}: valid scheme {spec.code} ({spec.title}), {len(spec.items())} items",
+        t("scheme_valid", file=file, code=spec.code, title=spec.title, items=len(spec.items())),
     )
 
 
@@ -203,7 +323,13 @@ def scheme_import(obj: Context, file: Path, as_json: bool) -> None:
     _report(
         {"file": str(file), "scheme": spec.code, "period": spec.period, "items": len(spec.items())},
         as_json,
-        f"imported scheme {spec.code} ({spec.title}, {spec.period}): {len(spec.items())} items",
+        t(
+            "scheme_imported",
+            code=spec.code,
+            title=spec.title,
+            period=spec.period,
+            items=len(spec.items()),
+        ),
     )
 
 
@@ -226,7 +352,7 @@ def scheme_export(obj: Context, code: str, out: Path, as_json: bool) -> None:
         with obj.store() as store, store.unit_of_work(obj.actor) as uow:
             spec = uow.scheme_spec(code)
         write_scheme(spec, out)
-    _report({"scheme": code, "file": str(out)}, as_json, f"wrote scheme {code} to {out}")
+    _report({"scheme": code, "file": str(out)}, as_json, t("scheme_exported", code=code, out=out))
 
 
 # -------------------------------------------------------------------------- score
@@ -260,7 +386,13 @@ def score_import(obj: Context, file: Path, as_json: bool) -> None:
             "replaced": result.replaced,
         },
         as_json,
-        f"{file}: {result.rows} rows, {result.entered} scores entered, {result.replaced} replaced",
+        t(
+            "scores_imported",
+            file=file,
+            rows=result.rows,
+            entered=result.entered,
+            replaced=result.replaced,
+        ),
     )
 
 
@@ -494,16 +626,26 @@ class _errors:
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if isinstance(exc, PdcaError):
-            _fail(str(exc))
+            _fail(str(exc), exc=exc)
         if isinstance(exc, SQLAlchemyError):
             orig = getattr(exc, "orig", None) or exc
-            _fail(f"database: {type(orig).__name__}: {str(orig).splitlines()[0]}")
+            _fail(f"database: {type(orig).__name__}: {str(orig).splitlines()[0]}", exc=exc)
+
+
+def interactive() -> bool:
+    """Whether progress may be shown: stdout and stderr are terminals and not in CI."""
+    if os.environ.get("CI"):
+        return False
+    try:
+        return sys.stdout.isatty() and sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 @contextmanager
-def _progress(what: str) -> Iterator[Callable[[int], None]]:
-    """A progress line on a terminal (stderr); nothing when output goes to a pipe."""
-    if not sys.stderr.isatty():
+def _progress(what: str, every: int = 500) -> Iterator[Callable[[int], None]]:
+    """A progress line on a terminal (stderr); nothing in a pipe or CI."""
+    if not interactive():
         yield lambda n: None
         return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -519,7 +661,7 @@ def _progress(what: str) -> Iterator[Callable[[int], None]]:
         task = bar.add_task(what, total=None)
 
         def tick(n: int) -> None:
-            if n % 500 == 0:
+            if n % every == 0:
                 bar.update(task, completed=n)
 
         yield tick
@@ -527,8 +669,9 @@ def _progress(what: str) -> Iterator[Callable[[int], None]]:
 
 @contextmanager
 def _bar(what: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on a terminal (stderr), for work that knows its size; none in a pipe."""
-    if not sys.stderr.isatty():
+    """A progress bar on a terminal (stderr), for work that knows its size; none in a pipe
+    or CI."""
+    if not interactive():
         yield lambda done, total: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -562,10 +705,11 @@ def main() -> None:
 
 
 def _register_extensions() -> None:
-    from pdca import cli_act, cli_report
+    from pdca import cli_act, cli_org, cli_report
 
     cli_act.register(cli)
     cli_report.register(cli)
+    cli_org.register(cli)
 
 
 _register_extensions()

@@ -18,6 +18,7 @@ import pendulum
 from rich.console import Console
 from rich.table import Table
 
+from pdca.cli_i18n import t
 from pdca.clock import DEFAULT_TIMEZONE
 from pdca.services import act
 
@@ -194,8 +195,15 @@ def finding_rectify(
     _report(
         data,
         as_json,
-        f"finding #{finding_id} ({state}): rectification #{r.id} {r.title} "
-        f"— {r.owner}, due {r.due_on}",
+        t(
+            "rectification_added",
+            finding=finding_id,
+            state=state,
+            id=r.id,
+            title=r.title,
+            owner=r.owner,
+            due=r.due_on,
+        ),
     )
 
 
@@ -216,8 +224,7 @@ def finding_complete(
     _report(
         data,
         as_json,
-        f"rectification #{r.id} done on {r.done_on}; finding #{r.finding_id} has "
-        f"{len(left)} measure(s) still open",
+        t("rectification_done", id=r.id, done=r.done_on, finding=r.finding_id, left=len(left)),
     )
 
 
@@ -236,7 +243,7 @@ def finding_resolve(
     _report(
         {"finding": finding_id, "state": f.state, "resolution": f.resolution},
         as_json,
-        f"finding #{finding_id}: {f.state} ({f.resolution})",
+        t("finding_resolved", id=finding_id, state=f.state, resolution=f.resolution),
     )
 
 
@@ -266,8 +273,12 @@ def appeal_file(
             score_id=score_id, finding_id=finding_id, reason=reason, requested_value=value
         )
         data = _appeal(uow, a)
-    what = f"score #{score_id}" if score_id is not None else f"finding #{finding_id}"
-    _report(data, as_json, f"appeal #{a.id} filed by {a.filed_org} against {what}")
+    what = (
+        t("appeal_score", id=score_id)
+        if score_id is not None
+        else t("appeal_finding", id=finding_id)
+    )
+    _report(data, as_json, t("appeal_filed", id=a.id, org=a.filed_org, what=what))
 
 
 @click.command("decide")
@@ -293,11 +304,11 @@ def appeal_decide(
         data = _appeal(uow, a)
         pub = act.appeal_publication(uow, appeal_id)
         data["publication"] = None if pub is None else pub.version
-    text = f"appeal #{a.id}: {a.state}"
+    text = t("appeal_decided", id=a.id, state=a.state)
     if a.revised_raw is not None:
-        text += f"; score revised {a.original_raw} → {a.revised_raw}"
+        text += t("appeal_revised", old=a.original_raw, new=a.revised_raw)
     if pub is not None:
-        text += f"; results republished as version {pub.version}"
+        text += t("appeal_republished", version=pub.version)
     _report(data, as_json, text)
 
 
@@ -368,8 +379,13 @@ def publish_cmd(
     _report(
         data,
         as_json,
-        f"published the results of {scheme_code} for {pub.period} (version {pub.version}, "
-        f"{data['organizations']} organizations)",
+        t(
+            "published",
+            scheme=scheme_code,
+            period=pub.period,
+            version=pub.version,
+            n=data["organizations"],
+        ),
     )
 
 

@@ -97,6 +97,35 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{file}: {rows} rows, {added} findings recorded",
         "{file}：{rows} 行，记录问题 {added} 个",
     ),
+    # act
+    "rectification_added": (
+        "finding #{finding} ({state}): rectification #{id} {title} — {owner}, due {due}",
+        "问题 #{finding}（{state}）：整改措施 #{id} {title}，责任人 {owner}，期限 {due}",
+    ),
+    "rectification_done": (
+        "rectification #{id} done on {done}; finding #{finding} has {left} measure(s) still open",
+        "整改措施 #{id} 已于 {done} 完成；问题 #{finding} 还有 {left} 项措施未完成",
+    ),
+    "finding_resolved": (
+        "finding #{id}: {state} ({resolution})",
+        "问题 #{id}：{state}（{resolution}）",
+    ),
+    "appeal_filed": (
+        "appeal #{id} filed by {org} against {what}",
+        "{org} 已就{what}提出申辩 #{id}",
+    ),
+    "appeal_score": ("score #{id}", "评分 #{id} "),
+    "appeal_finding": ("finding #{id}", "问题 #{id} "),
+    "appeal_decided": ("appeal #{id}: {state}", "申辩 #{id}：{state}"),
+    "appeal_revised": ("; score revised {old} → {new}", "；评分改为 {old} → {new}"),
+    "appeal_republished": (
+        "; results republished as version {version}",
+        "；结果重新公示为第 {version} 版",
+    ),
+    "published": (
+        "published the results of {scheme} for {period} (version {version}, {n} organizations)",
+        "已公示方案 {scheme} {period} 的考核结果（第 {version} 版，{n} 个党组织）",
+    ),
     # audit
     "audit_intact": (
         "the event trail is intact: {events} events, {entities} cycles, findings and appeals "
