@@ -846,6 +846,11 @@ def _start_run(store: Store, scheme: str, report: RolloverReport, actor: Actor) 
     r = t.rollover_run
     now = store.clock.now()
     with store.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Two runs starting at once must not both find no running run and both go on:
+            # the second waits here for the first to register (SQLite: BEGIN IMMEDIATE).
+            table = conn.dialect.identifier_preparer.format_table(r)
+            conn.exec_driver_sql(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
         running = conn.execute(
             select(r.c.id, r.c.heartbeat_at, r.c.stats).where(
                 r.c.scheme_code == scheme,
