@@ -11,10 +11,12 @@ import pytest
 import pdca
 from test_rollover import scheme, snapshot
 
+OFFICE = pdca.Actor("office", role="system")  # the office's scripts
+
 
 def setup(store: pdca.Store, clock: pdca.FixedClock, n: int) -> None:
     clock.set(pendulum.datetime(2025, 1, 5, tz="Asia/Shanghai"))
-    with store.unit_of_work("office") as uow:
+    with store.unit_of_work(OFFICE) as uow:
         uow.add_organization("JG", "机关党委", "机关党委")
         for k in range(n):
             uow.add_organization(f"B{k:03d}", f"第{k}支部", "党支部", parent="JG")
@@ -34,7 +36,7 @@ def test_advance_many_equals_one_at_a_time(databases: Any, clock: pdca.FixedCloc
     for url in (a, b):
         with pdca.open_store(url, clock=clock) as store:
             setup(store, clock, 6)
-            with store.unit_of_work("office") as uow:
+            with store.unit_of_work(OFFICE) as uow:
                 for k in (0, 2):
                     code = f"B{k:03d}"
                     uow.approve_plan(code, "2025")
@@ -44,14 +46,14 @@ def test_advance_many_equals_one_at_a_time(databases: Any, clock: pdca.FixedCloc
                     )
     with pdca.open_store(a, clock=clock) as store:
         for event in ROUND:
-            with store.unit_of_work("office") as uow:
+            with store.unit_of_work(OFFICE) as uow:
                 for k in range(6):
                     with contextlib.suppress(pdca.TransitionRefused):
                         uow.advance(f"B{k:03d}", "2025", event)
     outcomes = []
     with pdca.open_store(b, clock=clock) as store:
         for event in ROUND:
-            with store.unit_of_work("office") as uow:
+            with store.unit_of_work(OFFICE) as uow:
                 outcomes.append(uow.advance_many("2025", event))
     assert snapshot(a) == snapshot(b)
     approve = dict(outcomes[0])
@@ -67,14 +69,14 @@ def test_advance_many_equals_one_at_a_time(databases: Any, clock: pdca.FixedCloc
 
 def test_advance_many_of_named_organizations(store: pdca.Store, clock: pdca.FixedClock) -> None:
     setup(store, clock, 3)
-    with store.unit_of_work("office") as uow:
+    with store.unit_of_work(OFFICE) as uow:
         assert uow.advance_many("2025", "approve", orgs=["B000", "B002"]) == [
             ("B000", None),
             ("B002", None),
         ]
         with pytest.raises(pdca.NotFound, match="B009/2025"):
             uow.advance_many("2025", "start", orgs=["B009"])
-    with store.unit_of_work("office") as uow:
+    with store.unit_of_work(OFFICE) as uow:
         with pytest.raises(pdca.ValidationError, match="must be one of"):
             uow.advance_many("2025", "fly")
         assert [c.state for c in uow.cycles(period="2025")] == ["planned", "draft", "planned"]

@@ -9,6 +9,8 @@ import pytest
 
 import pdca
 
+OFFICE = pdca.Actor("office", role="system")  # the office's scripts
+
 SCHEME = [
     {
         "code": "C",
@@ -20,7 +22,7 @@ SCHEME = [
 
 def _year(store: pdca.Store, clock: pdca.FixedClock, year: int, problem: str | None) -> None:
     clock.set(pendulum.datetime(year, 1, 5, tz="Asia/Shanghai"))
-    with store.unit_of_work("office") as u:
+    with store.unit_of_work(OFFICE) as u:
         u.add_scheme(f"S-{year}", f"{year}年方案", str(year), issuer="JG", categories=SCHEME)
         cyc = u.open_cycle("A", str(year), scheme=f"S-{year}")
         for tgt in cyc.targets:
@@ -37,13 +39,13 @@ def _year(store: pdca.Store, clock: pdca.FixedClock, year: int, problem: str | N
 def test_a_skipped_year_does_not_drop_carried_problems(
     store: pdca.Store, clock: pdca.FixedClock
 ) -> None:
-    with store.unit_of_work("office") as u:
+    with store.unit_of_work(OFFICE) as u:
         u.add_organization("JG", "机关党委", "机关党委")
         u.add_organization("A", "第一支部", "党支部", parent="JG")
     _year(store, clock, 2023, "记录不全")
     # 2024 is skipped (no cycle); 2025 opens from the 2023 cycle's carried problem.
     clock.set(pendulum.datetime(2025, 1, 5, tz="Asia/Shanghai"))
-    with store.unit_of_work("office") as u:
+    with store.unit_of_work(OFFICE) as u:
         u.add_scheme("S-2025", "2025年方案", "2025", issuer="JG", categories=SCHEME)
         plan = u.open_cycle("A", "2025", scheme="S-2025")
         carried = [x for x in plan.targets if x.origin == "carried"]
@@ -55,7 +57,7 @@ def test_a_skipped_year_does_not_drop_carried_problems(
 def test_closing_an_earlier_cycle_carries_into_the_later_open_one(
     store: pdca.Store, clock: pdca.FixedClock
 ) -> None:
-    with store.unit_of_work("office") as u:
+    with store.unit_of_work(OFFICE) as u:
         u.add_organization("JG", "机关党委", "机关党委")
         u.add_organization("A", "第一支部", "党支部", parent="JG")
         u.add_scheme("S-2023", "2023年方案", "2023", issuer="JG", categories=SCHEME)
@@ -81,7 +83,7 @@ def test_a_deadline_before_the_finding_is_refused(
     store: pdca.Store, clock: pdca.FixedClock
 ) -> None:
     _ = clock
-    with store.unit_of_work("office") as u:
+    with store.unit_of_work(OFFICE) as u:
         u.add_organization("JG", "机关党委", "机关党委")
         u.add_organization("A", "第一支部", "党支部", parent="JG")
         u.add_scheme("S-2025", "2025年方案", "2025", issuer="JG", categories=SCHEME)
@@ -92,7 +94,7 @@ def test_a_deadline_before_the_finding_is_refused(
         u.start("A", "2025")
     with (
         pytest.raises(pdca.ValidationError, match=r"deadline='2025-01-01': must not be before"),
-        store.unit_of_work("office") as u,
+        store.unit_of_work(OFFICE) as u,
     ):
         u.add_finding(
             "A",

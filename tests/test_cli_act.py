@@ -47,7 +47,7 @@ def db(db_url: str) -> dict[str, Any]:
     """B11 (80) and B12 (86) checking 2025 under scheme S; B11 has an open finding."""
     store = pdca.open_store(db_url)
     try:
-        with store.unit_of_work(pdca.Actor("王组长", org="JG")) as u:
+        with store.unit_of_work(pdca.Actor("王组长", org="JG", role="system")) as u:
             u.add_organization("JG", "市直机关工委", "机关工委")
             u.add_organization("B11", "第一党支部", "党支部", parent="JG")
             u.add_organization("B12", "第二党支部", "党支部", parent="JG")
@@ -86,7 +86,7 @@ def ok(db: dict[str, Any], actor: str, *args: str) -> Any:
 def feedback(db: dict[str, Any]) -> None:
     store = pdca.open_store(db["url"])
     try:
-        with store.unit_of_work(pdca.Actor("王组长", org="JG")) as u:
+        with store.unit_of_work(pdca.Actor("王组长", org="JG", role="system")) as u:
             for org in ("B11", "B12"):
                 u.act(org, "2025")
     finally:
@@ -103,7 +103,7 @@ def test_rectify_complete_resolve_and_due(db: dict[str, Any]) -> None:
     due_on = today() + dt.timedelta(days=10)
     data = ok(
         db,
-        "李书记@B11",
+        "李书记@B11:secretary",
         "finding",
         "rectify",
         str(fid),
@@ -127,7 +127,7 @@ def test_rectify_complete_resolve_and_due(db: dict[str, Any]) -> None:
         "evidence": None,
     }
     # Due within 2 weeks: the measure is listed with 10 days left; within 7 days it is not.
-    listed = ok(db, "李书记@B11", "due", "--as-of", str(today()), "--within", "2w")
+    listed = ok(db, "李书记@B11:secretary", "due", "--as-of", str(today()), "--within", "2w")
     assert listed["within_days"] == 14
     assert [(i["kind"], i["id"], i["days_left"], i["overdue"]) for i in listed["items"]] == [
         ("rectification", rid, 10, False)
@@ -145,36 +145,46 @@ def test_rectify_complete_resolve_and_due(db: dict[str, Any]) -> None:
     assert "共 1 项，逾期 0 项" in text.output
 
     # Resolving before the measure is done is refused (exit 1) and names the measure.
-    r = run(db, "王组长@JG", "finding", "resolve", str(fid), "--verified-by", "考核组")
+    r = run(db, "王组长@JG:assessor", "finding", "resolve", str(fid), "--verified-by", "考核组")
     assert r.exit_code == 1
     assert "rectification_done" in r.output
     assert "补齐主题党日记录" in r.output
 
-    done = ok(db, "李书记@B11", "finding", "complete", str(rid), "--evidence", "记录已补齐")
+    done = ok(
+        db, "李书记@B11:secretary", "finding", "complete", str(rid), "--evidence", "记录已补齐"
+    )
     assert done["rectification"]["status"] == "done"
     assert done["rectification"]["done_on"] == str(today())
     assert done["open_measures"] == 0
     resolved = ok(
-        db, "王组长@JG", "finding", "resolve", str(fid), "--verified-by", "考核组", "--note", "到位"
+        db,
+        "王组长@JG:assessor",
+        "finding",
+        "resolve",
+        str(fid),
+        "--verified-by",
+        "考核组",
+        "--note",
+        "到位",
     )
     assert resolved == {"finding": fid, "state": "resolved", "resolution": "到位"}
 
 
 def test_appeal_file_decide_list_and_publish(db: dict[str, Any]) -> None:
-    pub = ok(db, "王组长@JG", "publish", "--scheme", "S", "--period", "2025")
+    pub = ok(db, "王组长@JG:assessor", "publish", "--scheme", "S", "--period", "2025")
     assert (pub["version"], pub["organizations"], pub["appeal"]) == (1, 2, None)
     feedback(db)
     sid = db["B11-P1"]
 
     # Another organization may not appeal B11's score: exit 1, nothing filed.
-    r = run(db, "赵书记@B12", "appeal", "file", "--score", str(sid), "--reason", "不服")
+    r = run(db, "赵书记@B12:secretary", "appeal", "file", "--score", str(sid), "--reason", "不服")
     assert r.exit_code == 1
     assert "may not appeal" in r.output
     assert ok(db, "x", "appeal", "list")["appeals"] == []
 
     filed = ok(
         db,
-        "李书记@B11",
+        "李书记@B11:secretary",
         "appeal",
         "file",
         "--score",
@@ -191,11 +201,22 @@ def test_appeal_file_decide_list_and_publish(db: dict[str, Any]) -> None:
         "filed",
         "58",
     )
-    r = run(db, "李书记@B11", "appeal", "decide", str(aid), "--uphold", "--decision", "自己裁决")
+    r = run(
+        db,
+        "李书记@B11:secretary",
+        "appeal",
+        "decide",
+        str(aid),
+        "--uphold",
+        "--decision",
+        "自己裁决",
+    )
     assert r.exit_code == 1
-    assert "may not decide" in r.output
+    assert "may not appeal.decide" in r.output
 
-    decided = ok(db, "王组长@JG", "appeal", "decide", str(aid), "--uphold", "--decision", "属实")
+    decided = ok(
+        db, "王组长@JG:assessor", "appeal", "decide", str(aid), "--uphold", "--decision", "属实"
+    )
     assert decided["state"] == "upheld"
     assert (decided["original_raw"], decided["original_points"]) == ("50", "50")
     assert (decided["revised_raw"], decided["revised_points"]) == ("58", "58")
@@ -213,7 +234,7 @@ def test_appeal_file_decide_list_and_publish(db: dict[str, Any]) -> None:
     v2 = ok(db, "x", "publications", "--scheme", "S", "--period", "2025", "--version", "2")
     assert [(x["org"], x["total"]) for x in v1["results"]] == [("B12", "86.00"), ("B11", "80.00")]
     assert [(x["org"], x["total"]) for x in v2["results"]] == [("B11", "88.00"), ("B12", "86.00")]
-    r = run(db, "王组长@JG", "publish", "--scheme", "S", "--period", "2025")
+    r = run(db, "王组长@JG:assessor", "publish", "--scheme", "S", "--period", "2025")
     assert r.exit_code == 1
     assert "published already" in r.output
 
@@ -221,10 +242,24 @@ def test_appeal_file_decide_list_and_publish(db: dict[str, Any]) -> None:
 def test_finding_appeal_rejected(db: dict[str, Any]) -> None:
     feedback(db)
     filed = ok(
-        db, "李书记@B11", "appeal", "file", "--finding", str(db["finding"]), "--reason", "有记录"
+        db,
+        "李书记@B11:secretary",
+        "appeal",
+        "file",
+        "--finding",
+        str(db["finding"]),
+        "--reason",
+        "有记录",
     )
     rejected = ok(
-        db, "王组长@JG", "appeal", "decide", str(filed["id"]), "--reject", "--decision", "记录缺页"
+        db,
+        "王组长@JG:assessor",
+        "appeal",
+        "decide",
+        str(filed["id"]),
+        "--reject",
+        "--decision",
+        "记录缺页",
     )
     assert (rejected["state"], rejected["finding"], rejected["publication"]) == (
         "rejected",
@@ -245,5 +280,5 @@ def test_finding_appeal_rejected(db: dict[str, Any]) -> None:
     ],
 )
 def test_bad_usage_exits_2(db: dict[str, Any], args: tuple[str, ...]) -> None:
-    r = run(db, "李书记@B11", *args)
+    r = run(db, "李书记@B11:secretary", *args)
     assert r.exit_code == 2, r.output

@@ -21,7 +21,7 @@ from pdca.persistence import tables as t
 
 D = dt.date
 BACKEND = os.environ.get("PDCA_TEST_BACKEND", "sqlite")
-ACTOR = pdca.Actor("张书记", org="JG", role="assessor")
+ACTOR = pdca.Actor("张书记", org="JG", role="system")
 
 CATEGORIES: list[dict[str, Any]] = [
     {
@@ -179,7 +179,7 @@ def test_add_organization_logs_an_event_with_the_actor(tree: pdca.Store) -> None
         "create",
         "张书记",
         "JG",
-        "assessor",
+        "system",
     )
     assert ev[0].data == {
         "code": "D3",
@@ -525,7 +525,7 @@ def test_full_round_appends_one_event_per_transition(
             after,
             "张书记",
             "JG",
-            "assessor",
+            "system",
         )
         assert last.at == clock.now()
     with tree.unit_of_work(ACTOR) as u:
@@ -785,8 +785,8 @@ def test_rectify_verify_and_waive(doing: pdca.Store) -> None:
             D(2025, 12, 31),
         )
         u.rectify(b, plan="严格考勤", owner="支部书记")  # type: ignore[arg-type]
-        u.waive(c, reason="该项目已并入其他考核")  # type: ignore[arg-type]
     with doing.unit_of_work(ACTOR) as u:
+        u.waive(c, reason="该项目已并入其他考核")  # type: ignore[arg-type]
         f = u.verify(a, verified_by="考核组王组长", note="台账齐全")  # type: ignore[arg-type]
         assert (f.state, f.resolution) == ("resolved", "台账齐全")
         g = u.verify(b, verified_by="考核组王组长")  # type: ignore[arg-type]
@@ -811,7 +811,7 @@ def test_rectify_verify_and_waive(doing: pdca.Store) -> None:
         assert (waive_ev.action, waive_ev.reason, waive_ev.actor_role) == (
             "waive",
             "该项目已并入其他考核",
-            "secretary",
+            "system",
         )
 
 
@@ -1366,15 +1366,15 @@ def planned(tree: pdca.Store) -> pdca.Store:
 
 
 def test_stale_object_added_to_a_new_unit_of_work_conflicts(planned: pdca.Store) -> None:
-    with planned.unit_of_work("甲") as a:
+    with planned.unit_of_work(pdca.Actor("甲", role="system")) as a:
         stale = a.cycle("B11", "2025")
     assert (stale.state, stale.version) == ("planned", 2)
-    with planned.unit_of_work("乙") as b:
+    with planned.unit_of_work(pdca.Actor("乙", role="system")) as b:
         b.start("B11", "2025")
     events = count(planned, t.event)
 
     def start_from_stale() -> None:
-        with planned.unit_of_work("丙") as c:
+        with planned.unit_of_work(pdca.Actor("丙", role="system")) as c:
             c.session.add(stale)
             # The unit of work finds the stale object in its identity map and moves it
             # along from "planned": the versioned UPDATE matches no row.
@@ -1387,13 +1387,13 @@ def test_stale_object_added_to_a_new_unit_of_work_conflicts(planned: pdca.Store)
 
 
 def test_stale_object_merged_into_a_new_unit_of_work_conflicts(planned: pdca.Store) -> None:
-    with planned.unit_of_work("甲") as a:
+    with planned.unit_of_work(pdca.Actor("甲", role="system")) as a:
         stale = a.cycle("B11", "2025")
-    with planned.unit_of_work("乙") as b:
+    with planned.unit_of_work(pdca.Actor("乙", role="system")) as b:
         b.start("B11", "2025")
 
     def check_from_stale() -> None:
-        with planned.unit_of_work("丙") as c:
+        with planned.unit_of_work(pdca.Actor("丙", role="system")) as c:
             c.session.merge(stale)
             c.begin_check("B11", "2025")
 
@@ -1404,13 +1404,13 @@ def test_stale_object_merged_into_a_new_unit_of_work_conflicts(planned: pdca.Sto
 
 
 def test_work_after_a_caught_conflict_raises_only_pdca_errors(planned: pdca.Store) -> None:
-    with planned.unit_of_work("甲") as a:
+    with planned.unit_of_work(pdca.Actor("甲", role="system")) as a:
         stale = a.cycle("B11", "2025")
-    with planned.unit_of_work("乙") as b:
+    with planned.unit_of_work(pdca.Actor("乙", role="system")) as b:
         b.start("B11", "2025")
 
     def carry_on_after_conflict() -> None:
-        with planned.unit_of_work("丙") as c:
+        with planned.unit_of_work(pdca.Actor("丙", role="system")) as c:
             c.session.add(stale)
             with pytest.raises(pdca.ConcurrencyConflict):
                 c.start("B11", "2025")
@@ -1436,12 +1436,12 @@ def test_two_stores_interleaved_second_commit_conflicts(
         seen: list[str] = []
 
         def interleave() -> None:
-            with store_a.unit_of_work("甲") as a:
+            with store_a.unit_of_work(pdca.Actor("甲", role="system")) as a:
                 # Hold on to A's object: the session's identity map is weak, and a
                 # collected object would simply be re-read fresh from the database.
                 mine = a.cycle("B11", "2025")
                 seen.append(mine.state)
-                with store_b.unit_of_work("乙") as b:
+                with store_b.unit_of_work(pdca.Actor("乙", role="system")) as b:
                     seen.append(b.cycle("B11", "2025").state)
                     b.start("B11", "2025")
                 assert a.cycle("B11", "2025") is mine
@@ -1482,14 +1482,14 @@ def test_concurrent_open_of_the_same_cycle_is_a_pdca_error(
 
     def second_writer() -> None:
         try:
-            with store_b.unit_of_work("乙") as b:
+            with store_b.unit_of_work(pdca.Actor("乙", role="system")) as b:
                 b.open_cycle("B11", "2025")
             outcome["b"] = None
         except BaseException as exc:
             outcome["b"] = exc
 
     try:
-        with tree.unit_of_work("甲") as a:
+        with tree.unit_of_work(pdca.Actor("甲", role="system")) as a:
             a.open_cycle("B11", "2025")
             thread = threading.Thread(target=second_writer)
             thread.start()

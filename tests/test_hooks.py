@@ -11,6 +11,8 @@ import pytest
 import pdca
 from test_rollover import build_year
 
+OFFICE = pdca.Actor("office", role="system")  # the office's scripts
+
 
 def listen(store: pdca.Store) -> list[tuple[str, dict[str, Any]]]:
     heard: list[tuple[str, dict[str, Any]]] = []
@@ -24,7 +26,7 @@ def test_each_kind_of_change_is_heard_after_commit(
 ) -> None:
     build_year(store, clock, 2025, 2, doing=frozenset({0, 1}))
     heard = listen(store)
-    with store.unit_of_work("office") as uow:
+    with store.unit_of_work(OFFICE) as uow:
         fnd = uow.add_finding("B000", "2025", "I1", "会议记录缺页", checkpoint="daily")
         uow.enter_score("B000", "2025", "I1", "year-end", "panel", 8, assessor="考评组")
         uow.rectify(fnd.id, plan="补记", owner="委员")  # type: ignore[arg-type]
@@ -55,11 +57,11 @@ def test_each_kind_of_change_is_heard_after_commit(
 def test_work_rolled_back_is_never_heard(store: pdca.Store, clock: pdca.FixedClock) -> None:
     build_year(store, clock, 2025, 1, doing=frozenset({0}))
     heard = listen(store)
-    with pytest.raises(pdca.NotFound), store.unit_of_work("office") as uow:  # noqa: PT012
+    with pytest.raises(pdca.NotFound), store.unit_of_work(OFFICE) as uow:  # noqa: PT012
         uow.begin_check("B000", "2025")
         uow.begin_check("B999", "2025")
     assert heard == []
-    with store.unit_of_work("office") as uow:
+    with store.unit_of_work(OFFICE) as uow:
         assert uow.cycle("B000", "2025").state == "doing"
 
 
@@ -75,12 +77,12 @@ def test_a_failing_subscriber_is_logged_and_the_others_still_run(
     heard = listen(store)
     with (
         caplog.at_level(logging.ERROR, logger="pdca.hooks"),
-        store.unit_of_work("office") as uow,
+        store.unit_of_work(OFFICE) as uow,
     ):
         uow.begin_check("B000", "2025")
     assert [n for n, _ in heard] == ["cycle.changed"]
     assert "the host's mailer is down" in caplog.text
-    with store.unit_of_work("office") as uow:  # the change itself stands
+    with store.unit_of_work(OFFICE) as uow:  # the change itself stands
         assert uow.cycle("B000", "2025").state == "checking"
 
 
@@ -112,10 +114,10 @@ def test_advance_many_notifies_each_cycle_it_moved(
     store: pdca.Store, clock: pdca.FixedClock
 ) -> None:
     build_year(store, clock, 2025, 3, doing=frozenset({0, 1, 2}))
-    with store.unit_of_work("office") as uow:
+    with store.unit_of_work(OFFICE) as uow:
         uow.begin_check("B001", "2025")
     heard = listen(store)
-    with store.unit_of_work("office") as uow:
+    with store.unit_of_work(OFFICE) as uow:
         outcome = dict(uow.advance_many("2025", "check"))
         assert heard == []
     assert outcome["B001"] is not None  # already checking: refused, so not heard

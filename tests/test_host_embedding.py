@@ -79,16 +79,19 @@ def test_host_autogenerate_sees_no_difference(app: HostApp) -> None:
 
 
 def test_a_year_runs_through_the_host_session(app: HostApp) -> None:
+    # The host's users act with their own roles: the assessor opens and checks, the
+    # branch's secretary plans (the default permission policy decides who does what).
+    with app.request("office") as (_, store, office), store.unit_of_work(office) as uow:
+        uow.open_cycle("B000", "2025", scheme="S-2025")
     with app.request("wang") as (session, store, wang), store.unit_of_work(wang) as uow:
-        cyc = uow.open_cycle("B000", "2025", scheme="S-2025")
-        for tgt in cyc.targets:
+        for tgt in uow.cycle("B000", "2025").targets:
             assert tgt.id is not None
             uow.update_target(tgt.id, first_responsible="王书记")
+        uow.approve_plan("B000", "2025")
+        uow.start("B000", "2025")
         app.log(session, "wang", "planned 2025")
     with app.request("office") as (session, store, office):
         with store.unit_of_work(office) as uow:
-            uow.approve_plan("B000", "2025")
-            uow.start("B000", "2025")
             uow.add_finding("B000", "2025", "I1", "记录不全", checkpoint="daily")
             uow.begin_check("B000", "2025")
             uow.act("B000", "2025")
@@ -107,9 +110,9 @@ def test_a_host_rollback_undoes_every_pdca_write(app: HostApp) -> None:
         pass
 
     def failing_request() -> None:
-        with app.request("office") as (session, store, office):
+        with app.request("admin") as (session, store, admin):
             store.subscribe("cycle.changed", heard.append)
-            with store.unit_of_work(office) as uow:
+            with store.unit_of_work(admin) as uow:
                 open_year(uow, "B001")
                 uow.approve_plan("B001", "2025")
             app.log(session, "office", "opened B001")
@@ -141,19 +144,19 @@ def test_hooks_fire_only_after_the_hosts_commit(app: HostApp) -> None:
     shared = pdca.Hooks()
     for name in pdca.HOOK_EVENTS:
         shared.subscribe(name, lambda n: heard.append((n.name, dict(n.data))))
-    with app.request("office") as (session, _, office):
+    with app.request("admin") as (session, _, admin):
         store = pdca.open_store(session, hooks=shared)
-        with store.unit_of_work(office) as uow:
+        with store.unit_of_work(admin) as uow:
             open_year(uow, "B001")
             open_year(uow, "B000")
             uow.approve_plan("B001", "2025")
         assert heard == []  # flushed into the host's transaction, not yet committed
         # A savepoint of the host's own that rolls back takes pdca's notes with it.
         nested = session.begin_nested()
-        with store.unit_of_work(office) as uow:
+        with store.unit_of_work(admin) as uow:
             uow.start("B001", "2025")
         nested.rollback()
-        with store.unit_of_work(office) as uow:
+        with store.unit_of_work(admin) as uow:
             uow.approve_plan("B000", "2025")
             uow.start("B001", "2025")
             uow.add_finding("B001", "2025", "I1", "台账缺失", checkpoint="daily")

@@ -44,7 +44,7 @@ STANDARD_CHECKS = (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-HEAD = "0003"
+HEAD = "0004"
 EXPECTED_TABLES = {
     "pdca_organization",
     "pdca_scheme",
@@ -65,6 +65,7 @@ EXPECTED_TABLES = {
     "pdca_record",
     "pdca_finding",
     "pdca_event",
+    "pdca_denial",
 }
 
 
@@ -200,7 +201,7 @@ def test_store_migration_api(empty_db_url: str) -> None:
         assert store.current_revision() is None
     with pdca.open_store(empty_db_url, upgrade=True) as store:
         assert store.check_at_head() is True
-        with store.unit_of_work("部署") as u:
+        with store.unit_of_work(pdca.Actor("部署", role="system")) as u:
             u.add_organization("JG", "市直机关工委", "机关工委")
             assert [o.code for o in u.organizations()] == ["JG"]
 
@@ -226,6 +227,7 @@ def test_migrations_path_holds_env_and_versions() -> None:
         "0001_initial_schema.py",
         "0002_scoring.py",
         "0003_act.py",
+        "0004_permissions.py",
     ]
     package_dir = Path(pdca.__file__).resolve().parent
     if "site-packages" in package_dir.parts:

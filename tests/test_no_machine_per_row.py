@@ -81,7 +81,7 @@ def test_100k_cycles_loaded_and_one_transition_fired_build_no_machine(
     assert _states(store) == {("draft", 1): N}
     events_before = _count(store, t.event)
 
-    with store.unit_of_work(pdca.Actor("省委组织部", role="assessor")) as u:
+    with store.unit_of_work(pdca.Actor("省委组织部", role="system")) as u:
         cycles = u.cycles()
         assert len(cycles) == N
         assert machine_calls == {"init": 0, "add_model": 0}
@@ -141,7 +141,7 @@ def test_generic_path_on_many_loaded_cycles(
             )
         )
     picked = ["P00000", "P02500", "P04999"]
-    with store.unit_of_work("考核办") as u:
+    with store.unit_of_work(pdca.Actor("考核办", role="system")) as u:
         cycles = u.cycles(state="planned")
         assert len(cycles) == 5000
         for code in picked:

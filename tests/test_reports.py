@@ -50,7 +50,7 @@ from pdca.reports import (
 )
 from pdca.reports.writers import item_sheet_name
 
-PANEL = pdca.Actor("考评组", org="JG", role="assessor")
+PANEL = pdca.Actor("考评组", org="JG", role="system")
 SCORES = {
     "A": (9, 8, 18),
     "B": (6, 7, 12),
@@ -401,7 +401,7 @@ def test_feedback_of_one_organization(
 
 def test_mark_key_content(store: pdca.Store, clock: pdca.FixedClock) -> None:
     build_year(store, clock, 2025)
-    with store.unit_of_work(pdca.Actor("办公室", org="JG")) as u:
+    with store.unit_of_work(pdca.Actor("办公室", org="JG", role="system")) as u:
         m = u.mark_key_content("S-2025", "2025", "SX1", "common", note="列入下年度重点")
         u.mark_key_content("S-2025", "2025", "SX1", "短板")
         assert m["item"] == "SX1"
@@ -700,7 +700,9 @@ def test_cli_reports(
     runner = CliRunner()
 
     def call(*args: str) -> Any:
-        return runner.invoke(cli, ["--db", db_url, "--actor", "办公室@JG", "report", *args])
+        return runner.invoke(
+            cli, ["--db", db_url, "--actor", "办公室@JG:assessor", "report", *args]
+        )
 
     out = tmp_path / "bulletin.xlsx"
     r = call(

@@ -21,6 +21,8 @@ import pdca
 from pdca.cli import cli
 from pdca.persistence import tables as t
 
+OFFICE = pdca.Actor("office", role="system")  # the office's scripts
+
 ITEMS = [
     {"code": "I1", "title": "三会一课", "max_score": 10},
     {"code": "I2", "title": "理论学习", "max_score": 10},
@@ -48,7 +50,7 @@ def build_year(
     """n organizations through a year, each left in acting with findings in every state:
     org k has k % 4 unresolved problems plus one resolved and (for odd k) one waived."""
     clock.set(pendulum.datetime(year, 1, 5, tz="Asia/Shanghai"))
-    with store.unit_of_work("office") as uow:
+    with store.unit_of_work(OFFICE) as uow:
         if not uow.organizations():
             uow.add_organization("JG", "机关党委", "机关党委")
             for k in range(n):
@@ -56,7 +58,7 @@ def build_year(
                     f"B{k:03d}", f"第{k}支部", "党支部", parent="JG", peer_group="支部"
                 )
         uow.add_scheme(scheme(year))
-    with store.unit_of_work("office") as uow:
+    with store.unit_of_work(OFFICE) as uow:
         for k in range(n):
             code = f"B{k:03d}"
             try:
@@ -92,7 +94,7 @@ def build_year(
             uow.begin_check(code, str(year))
             uow.act(code, str(year))
     clock.set(pendulum.datetime(year + 1, 1, 8, tz="Asia/Shanghai"))
-    with store.unit_of_work("office") as uow:
+    with store.unit_of_work(OFFICE) as uow:
         uow.add_scheme(scheme(year + 1))
 
 
@@ -182,7 +184,7 @@ def test_rollover_agrees_with_the_per_object_path(
 ) -> None:
     a = databases.clone(year_2025)
     b = databases.clone(year_2025)
-    with pdca.open_store(a, clock=clock) as store, store.unit_of_work("rollover") as uow:
+    with pdca.open_store(a, clock=clock) as store, store.unit_of_work(pdca.ROLLOVER) as uow:
         for org in uow.scope("S-2026"):
             uow.close(org.code, "2025", reason="rollover to 2026")
         for org in uow.scope("S-2026"):
@@ -290,7 +292,7 @@ def test_blockers_stop_the_rollover_and_write_nothing(
     url = databases.migrated()
     with pdca.open_store(url, clock=clock) as store:
         build_year(store, clock, 2025, 4, doing=frozenset({3}))
-        with store.unit_of_work("office") as uow:
+        with store.unit_of_work(OFFICE) as uow:
             # B002: one finding whose measures are all done, awaiting verification.
             f = uow.findings(org="B002", period="2025", state="open")[0]
             assert f.id is not None
@@ -325,7 +327,7 @@ def test_cli_reports_blockers_with_exit_1(databases: Any, clock: pdca.FixedClock
     url = databases.migrated()
     with pdca.open_store(url, clock=clock) as store:
         build_year(store, clock, 2025, 3)
-        with store.unit_of_work("office") as uow:
+        with store.unit_of_work(OFFICE) as uow:
             f = uow.findings(org="B001", period="2025", state="open")[0]
             assert f.id is not None
             r = uow.add_rectification(f.id, "整改中", owner="委员", due_on="2025-12-31")
@@ -363,7 +365,7 @@ def test_three_rollovers_make_a_recurring_thread(databases: Any, clock: pdca.Fix
         build_year(store, clock, 2024, 4)
         store.rollover("2024", "2025", "S-2025")
         for year in (2025, 2026):
-            with store.unit_of_work("office") as uow:
+            with store.unit_of_work(OFFICE) as uow:
                 for k in range(4):
                     code = f"B{k:03d}"
                     for tgt in uow.cycle(code, str(year)).targets:

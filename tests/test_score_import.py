@@ -63,7 +63,7 @@ def running(db_url: str) -> str:
     clock = pdca.FixedClock(pendulum.datetime(2025, 12, 20, tz="Asia/Shanghai"))
     with (
         pdca.open_store(db_url, clock=clock) as store,
-        store.unit_of_work(pdca.Actor("办公室", org="JG")) as uow,
+        store.unit_of_work(pdca.Actor("办公室", org="JG", role="system")) as uow,
     ):
         uow.add_organization("JG", "机关党委", "机关党委")
         for code in "ABC":

@@ -29,7 +29,7 @@ from pdca.persistence import tables as t
 from pdca.services.scoring import Results
 
 D = Decimal
-ASSESSOR = pdca.Actor("考核办", org="JG", role="assessor")
+ASSESSOR = pdca.Actor("考核办", org="JG", role="system")
 
 #: Four bands used by several tests (优秀 / 良好 / 一般 / 较差).
 BANDS = [
@@ -1223,7 +1223,7 @@ def test_refusal_undoes_the_whole_unit_of_work(refusing: pdca.Store) -> None:
 
 def test_peer_scores_need_the_assessing_organization(refusing: pdca.Store) -> None:
     """A mutual score by someone of no organization cannot be checked against 'not itself'."""
-    nobody = pdca.Actor("群众代表")
+    nobody = pdca.Actor("群众代表", role="assessor")
     with pytest.raises(pdca.ValidationError) as err, refusing.unit_of_work(nobody) as u:
         u.enter_score("A", "2025", "P1", "year-end", "mutual", 8)
     assert (err.value.field, err.value.value) == ("assessor_org", None)

@@ -42,7 +42,7 @@ from pdca.persistence import results as sql
 from pdca.services.scoring import Results
 
 D = Decimal
-ASSESSOR = pdca.Actor("考核办", org="JG", role="assessor")
+ASSESSOR = pdca.Actor("考核办", org="JG", role="system")
 ORG_CODES = ("A", "B", "C", "D", "E")
 METHOD_POOL = ("self", "mutual", "panel", "democratic")
 CHECKPOINT_KINDS = ("daily", "mid-year", "year-end")

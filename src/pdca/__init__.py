@@ -5,7 +5,7 @@ Open a store, migrate it, and run use cases inside a unit of work::
     import pdca
 
     store = pdca.open_store("sqlite:///pdca.sqlite3", upgrade=True)
-    with store.unit_of_work(actor="机关党委") as uow:
+    with store.unit_of_work(pdca.Actor("考核办", org="JG", role="assessor")) as uow:
         uow.add_organization("JG", "市直机关工委", "机关工委")
         uow.add_organization("CZ", "市财政局机关党委", "机关党委", parent="JG")
 
@@ -16,7 +16,7 @@ Nothing here creates an engine or touches a database at import time.
 
 from pdca._version import __version__
 from pdca.clock import DEFAULT_TIMEZONE, Clock, FixedClock, SystemClock
-from pdca.domain.actor import Actor
+from pdca.domain.actor import ROLLOVER, SYSTEM, Actor
 from pdca.domain.carry import RECURRING_AFTER, is_recurring
 from pdca.domain.lifecycle import CYCLE, CYCLE_ROUND, FINDING, Change, Lifecycle
 from pdca.domain.model import (
@@ -42,6 +42,7 @@ from pdca.domain.model import (
     TargetOrigin,
 )
 from pdca.domain.period import Period, PeriodKind
+from pdca.domain.policy import ACTIONS, AllowAll, DefaultPolicy, Denial, Policy, Resource
 from pdca.domain.scheme import (
     METHODS,
     RULES,
@@ -84,6 +85,7 @@ from pdca.services.store import Store, open_store
 from pdca.services.unit_of_work import CHECKPOINTS, SEVERITIES, UnitOfWork
 
 __all__ = [
+    "ACTIONS",
     "CHECKPOINTS",
     "CYCLE",
     "CYCLE_ROUND",
@@ -93,10 +95,13 @@ __all__ = [
     "METADATA",
     "METHODS",
     "RECURRING_AFTER",
+    "ROLLOVER",
     "RULES",
     "SEVERITIES",
+    "SYSTEM",
     "VERSION_TABLE",
     "Actor",
+    "AllowAll",
     "Appeal",
     "AppealState",
     "Blocker",
@@ -108,6 +113,8 @@ __all__ = [
     "ConcurrencyConflict",
     "Cycle",
     "CycleState",
+    "DefaultPolicy",
+    "Denial",
     "DueItem",
     "Event",
     "Finding",
@@ -131,9 +138,11 @@ __all__ = [
     "Period",
     "PeriodKind",
     "PermissionDenied",
+    "Policy",
     "Publication",
     "Record",
     "Rectification",
+    "Resource",
     "Results",
     "RolloverReport",
     "Scheme",

@@ -93,10 +93,18 @@ class ConcurrencyConflict(PdcaError):
 
 
 class PermissionDenied(PdcaError, PermissionError):
-    """The actor may not perform the action on the object."""
+    """The actor may not perform the action on the object; nothing was written.
 
-    def __init__(self, actor: str, action: str, obj: str) -> None:
+    ``actor`` is who tried (an :class:`~pdca.domain.actor.Actor`), ``action`` the stable
+    name of what they tried (``"cycle.check"``, see :data:`pdca.domain.policy.ACTIONS`),
+    ``object`` what it was tried on (``obj`` is the same) and ``reason`` why the policy
+    refused. pdca records every denial (``UnitOfWork.denials()``).
+    """
+
+    def __init__(self, actor: object, action: str, obj: object, reason: str | None = None):
         self.actor = actor
         self.action = action
+        self.object = obj
         self.obj = obj
-        super().__init__(f"{actor} may not {action} {obj}")
+        self.reason = reason
+        super().__init__(f"{actor} may not {action} {obj}" + (f": {reason}" if reason else ""))

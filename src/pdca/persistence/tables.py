@@ -370,3 +370,18 @@ event = Table(
     Column("data", JSON, nullable=True),
     Index("ix_pdca_event_entity", "entity", "entity_id"),
 )
+
+#: Every change the permission policy refused: who tried what on which object, and why.
+denial = Table(
+    "pdca_denial",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", PERSON, nullable=False),
+    Column("actor_org", CODE, nullable=True),
+    Column("actor_role", String(32), nullable=True),
+    Column("action", String(32), nullable=False),
+    Column("object", String(400), nullable=False),
+    Column("object_org", CODE, nullable=True, index=True),
+    Column("reason", Text, nullable=False),
+)

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from pdca.domain.carry import RECURRING_AFTER, is_recurring
 from pdca.domain.model import Cycle, CycleState, Finding, FindingState, Scheme, Score
 from pdca.domain.period import Period
+from pdca.domain.policy import Resource
 from pdca.domain.scheme import BASE_RULES, SchemeSpec
 from pdca.domain.scoring import TIE_RULE
 from pdca.errors import NotFound, ValidationError
@@ -403,6 +404,9 @@ def mark_key_content(
 ) -> dict[str, Any]:
     """改进反馈: mark an item as key content of the next period's scheme."""
     scheme, p = _scheme_period(uow, scheme_code, period)
+    uow._authorize(
+        "key_content.mark", Resource("key_content", f"the key content of scheme {scheme.code}")
+    )
     k = _kind(kind)
     item = scheme.item(str(item_code))
     if item is None:

@@ -246,8 +246,8 @@ def _plan(uow: UnitOfWork, y: str, year: int, rng: random.Random) -> tuple[int, 
 
 def run(store: Store, clock: FixedClock, year: int) -> SampleRun:
     rng = random.Random(year)
-    office = Actor("党委组织部", org=ASSESSOR.code, role="assessor")
-    meeting = Actor("季度党群工作例会", org=ASSESSOR.code, role="assessor")
+    office = Actor("党委组织部", org=ASSESSOR.code, role="system")
+    meeting = Actor("季度党群工作例会", org=ASSESSOR.code, role="system")
     y = str(year)
     code = f"BLH-{year}"
     result = SampleRun(NAME, ARTICLE, code, y, str(year + 1))

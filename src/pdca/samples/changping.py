@@ -419,8 +419,8 @@ def _thread_counts(findings: list[Finding]) -> tuple[int, int, int, int]:
 
 def run(store: Store, clock: FixedClock, year: int) -> SampleRun:
     rng = random.Random(year)
-    committee = Actor("公司党委组织部", org=ASSESSOR.code, role="assessor")
-    panel = Actor("党群部门联合督导组", org=ASSESSOR.code, role="assessor")
+    committee = Actor("公司党委组织部", org=ASSESSOR.code, role="system")
+    panel = Actor("党群部门联合督导组", org=ASSESSOR.code, role="system")
     y = str(year)
     code, dcode = f"CP-{year}", f"CP-BM-{year}"
     result = SampleRun(NAME, ARTICLE, code, y, str(year + 1))

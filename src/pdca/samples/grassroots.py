@@ -283,8 +283,8 @@ def _year_end(
 
 def run(store: Store, clock: FixedClock, year: int) -> SampleRun:
     rng = random.Random(year)
-    office = Actor("镇党建办", org=ASSESSOR.code, role="assessor")
-    panel = Actor("镇党委考核组", org=ASSESSOR.code, role="assessor")
+    office = Actor("镇党建办", org=ASSESSOR.code, role="system")
+    panel = Actor("镇党委考核组", org=ASSESSOR.code, role="system")
     y = str(year)
     code = f"QS-{year}"
     result = SampleRun(NAME, ARTICLE, code, y, str(year + 1))
@@ -386,7 +386,9 @@ def run(store: Store, clock: FixedClock, year: int) -> SampleRun:
     filed = dt.date(year, 12, 18)
     assert (filed - feedback_day).days <= APPEAL_DAYS
     at(clock, year, 12, 18)
-    with store.unit_of_work(Actor(f"{appellant.name}书记", org=appellant.code)) as uow:
+    with store.unit_of_work(
+        Actor(f"{appellant.name}书记", org=appellant.code, role="secretary")
+    ) as uow:
         uow.add_record(
             appellant.code,
             y,

@@ -204,8 +204,8 @@ def scheme(year: int) -> dict[str, Any]:
 
 def run(store: Store, clock: FixedClock, year: int) -> SampleRun:
     rng = random.Random(year)
-    office = Actor("机关党委办公室", org=ASSESSOR.code, role="assessor")
-    panel = Actor("机关党委考评组", org=ASSESSOR.code, role="assessor")
+    office = Actor("机关党委办公室", org=ASSESSOR.code, role="system")
+    panel = Actor("机关党委考评组", org=ASSESSOR.code, role="system")
     y = str(year)
     result = SampleRun(NAME, ARTICLE, f"XT-{year}", y, str(year + 1))
 

@@ -345,8 +345,8 @@ def _titles() -> dict[str, str]:
 
 def run(store: Store, clock: FixedClock, year: int) -> SampleRun:
     rng = random.Random(year)
-    office = Actor("市直机关工委组织部", org=ASSESSOR.code, role="assessor")
-    panel = Actor("市直机关工委考评组", org=ASSESSOR.code, role="assessor")
+    office = Actor("市直机关工委组织部", org=ASSESSOR.code, role="system")
+    panel = Actor("市直机关工委考评组", org=ASSESSOR.code, role="system")
     y = str(year)
     code = f"ZZ-{year}"
     result = SampleRun(NAME, ARTICLE, code, y, str(year + 1))

@@ -23,11 +23,12 @@ Appeals (申辩, seed 002)
     (``Asia/Shanghai`` by default), add ``appeal_window_days``; appeals are accepted until
     the end of that day (inclusive), i.e. feedback on 1 March with a 7-day window accepts
     appeals until 8 March 23:59:59. A scheme without ``appeal_window_days`` accepts none.
-    The assessor (an actor with role ``assessor``, or acting for the scheme's issuer) upholds
-    or rejects. An upheld score appeal revises the score as a new ``revise`` event (the
-    appeal keeps the original and the revised raw value and points; finalized checkpoints do
-    not stop it: that is what appeals are for). An upheld finding appeal waives the finding
-    ("申辩成立: …"), re-opening its cycle first when it is closed.
+    The assessor (the permission policy's ``appeal.decide``; by default an actor with role
+    ``assessor`` or ``system``, never one of the appealing organization) upholds or rejects.
+    An upheld score appeal revises the score as a new ``revise`` event (the appeal keeps the
+    original and the revised raw value and points; finalized checkpoints do not stop it:
+    that is what appeals are for). An upheld finding appeal waives the finding ("申辩成立:
+    …"), re-opening its cycle first when it is closed.
 
 Publication (公示)
     Publishing a scheme's results for a period stores them as version 1 and freezes them:
@@ -65,8 +66,9 @@ from pdca.domain.model import (
     Score,
 )
 from pdca.domain.period import Period
+from pdca.domain.policy import Resource
 from pdca.domain.scoring import convert
-from pdca.errors import NotFound, PermissionDenied, ValidationError
+from pdca.errors import NotFound, ValidationError
 from pdca.persistence import tables as t
 
 from . import validate as v
@@ -175,15 +177,6 @@ def _scheme_of(uow: UnitOfWork, cyc: Cycle, label: str) -> Scheme:
     return scheme
 
 
-def _is_assessor(uow: UnitOfWork, scheme: Scheme) -> bool:
-    """The actor assesses ``scheme``: role ``assessor``, or acting for its issuer."""
-    if uow.actor.role == "assessor":
-        return True
-    if uow.actor.org is None or scheme.issuer_id is None:
-        return False
-    return uow.actor.org == _org_code(uow, scheme.issuer_id)
-
-
 def _label(org: str, period: str) -> str:
     return f"cycle {org}/{period}"
 
@@ -219,6 +212,7 @@ def add_rectification(
     fnd = uow.finding(finding_id)
     cyc, org = _cycle_of(uow, fnd.cycle_id)
     label = f"finding #{fnd.id} of {_label(org, cyc.period)}"
+    uow._authorize("finding.rectify", Resource("finding", label, org=org))
     what = v.text("title", title, 200)
     who = v.text("owner", owner, 100)
     due = v.date("due_on", due_on, required=True)
@@ -242,7 +236,8 @@ def add_rectification(
         )
     if fnd.state == FindingState.OPEN:
         # The first measure is the rectification plan: open → rectifying, one path.
-        uow.rectify(finding_id, plan=what, owner=who, deadline=due)
+        with uow._carrying_out():
+            uow.rectify(finding_id, plan=what, owner=who, deadline=due)
     r = Rectification(
         finding_id=finding_id,
         title=what,
@@ -272,6 +267,14 @@ def complete_rectification(
     r = rectification(uow, rectification_id)
     fnd = uow.finding(r.finding_id)
     cyc, org = _cycle_of(uow, fnd.cycle_id)
+    uow._authorize(
+        "finding.rectify",
+        Resource(
+            "rectification",
+            f"rectification #{r.id} of finding #{fnd.id} of {_label(org, cyc.period)}",
+            org=org,
+        ),
+    )
     proof = v.text("evidence", evidence, 4000)
     today = _today(uow)
     day = v.date("done_on", done_on) or today
@@ -519,10 +522,7 @@ def file_appeal(
         what = f"finding #{finding_id}"
     cyc, org = _cycle_of(uow, cycle_id)
     label = _label(org, cyc.period)
-    if uow.actor.org != org:
-        raise PermissionDenied(
-            str(uow.actor), "appeal", f"{what} of {label} (only {org} appeals its own results)"
-        )
+    uow._authorize("appeal.file", Resource(what.split()[0], f"{what} of {label}", org=org))
     scheme = _scheme_of(uow, cyc, label)
     window = appeal_window(uow, cyc, scheme)
     if window is None:
@@ -625,13 +625,8 @@ def decide_appeal(
     ap = appeal(uow, appeal_id)
     cyc, org = _cycle_of(uow, ap.cycle_id)
     label = _label(org, cyc.period)
+    uow._authorize("appeal.decide", Resource("appeal", f"appeal #{appeal_id} of {label}", org=org))
     scheme = _scheme_of(uow, cyc, label)
-    if not _is_assessor(uow, scheme) or uow.actor.org == ap.filed_org:
-        raise PermissionDenied(
-            str(uow.actor),
-            "decide",
-            f"appeal #{appeal_id} of {label} (the assessor of scheme {scheme.code} decides)",
-        )
     text = v.optional_text("decision", decision, 4000)
     event = "uphold" if uphold else "reject"
     entity = f"appeal #{appeal_id} of {label}"
@@ -674,9 +669,10 @@ def decide_appeal(
     # Now write: the finding's path first (its guards may still refuse, writing nothing).
     why = f"申辩成立: {text} (appeal #{appeal_id})"
     if fnd is not None:
-        if cyc.state == CycleState.CLOSED:
-            uow.reopen(org, cyc.period, reason=why)
-        uow.waive(fnd.id, reason=why)  # type: ignore[arg-type]
+        with uow._carrying_out():  # the decision carries its consequences
+            if cyc.state == CycleState.CLOSED:
+                uow.reopen(org, cyc.period, reason=why)
+            uow.waive(fnd.id, reason=why)  # type: ignore[arg-type]
     change = APPEAL.fire(ap, event, entity, {"decision": text})
     ap.decided_by = uow.actor.name
     ap.decided_at = uow.clock.now()
@@ -782,6 +778,11 @@ def _latest(uow: UnitOfWork, scheme_id: int | None, period: str) -> Publication 
     ).first()
 
 
+def is_published(uow: UnitOfWork, scheme_id: int | None, period: str) -> bool:
+    """The results of a scheme for a period are published (公示)."""
+    return scheme_id is not None and _latest(uow, scheme_id, period) is not None
+
+
 def ensure_not_published(uow: UnitOfWork, scheme_id: int | None, period: str) -> None:
     """Refuse a change to the scores of a published (公示) scheme and period."""
     if scheme_id is None:
@@ -803,12 +804,9 @@ def publish(
     scheme = uow.scheme(scheme_code)
     p = str(Period.parse(period))
     why = v.optional_text("reason", reason, 4000)
-    if not _is_assessor(uow, scheme):
-        raise PermissionDenied(
-            str(uow.actor),
-            "publish",
-            f"the results of scheme {scheme.code} for {p} (the assessor publishes)",
-        )
+    uow._authorize(
+        "results.publish", Resource("results", f"the results of scheme {scheme.code} for {p}")
+    )
     existing = _latest(uow, scheme.id, p)
     if existing is not None:
         raise ValidationError(

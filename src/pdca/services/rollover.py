@@ -40,12 +40,15 @@ from sqlalchemy import (
     update,
 )
 
-from pdca.domain.actor import Actor
+from pdca.domain.actor import ROLLOVER, Actor
 from pdca.domain.carry import CARRIED_CHECKPOINT, TITLE_MAX
 from pdca.domain.model import CycleState, FindingState, TargetOrigin
 from pdca.domain.period import Period
+from pdca.domain.policy import Resource
 from pdca.errors import ConcurrencyConflict, NotFound, ValidationError
 from pdca.persistence import tables as t
+
+from . import permissions
 
 if TYPE_CHECKING:
     from .store import Store
@@ -696,7 +699,7 @@ def rollover(
     period_to: str,
     scheme: str,
     *,
-    actor: Actor | str = "rollover",
+    actor: Actor | str = ROLLOVER,
     dry_run: bool = False,
     skip_blocked: bool = False,
     carry_unverified: bool = False,
@@ -715,6 +718,7 @@ def rollover(
     called with (organizations done, organizations in scope) after each batch.
     """
     who = Actor.of(actor)
+    permissions.authorize(store, who, "rollover.run", Resource("rollover", f"rollover {scheme}"))
     p_from = Period.parse(period_from, "period_from")
     p_to = Period.parse(period_to, "period_to")
     if p_to.kind != p_from.kind or not p_from.start < p_to.start:

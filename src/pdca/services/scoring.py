@@ -23,6 +23,7 @@ from pdca.domain.model import (
     Score,
 )
 from pdca.domain.period import Period
+from pdca.domain.policy import Resource
 from pdca.domain.scheme import PEER_METHODS, SchemeSpec, parse_scheme, scheme_to_data
 from pdca.domain.scoring import TIE_RULE, Ranked, assign_grades, convert, evaluate_outcomes
 from pdca.errors import ConcurrencyConflict, NotFound, ValidationError
@@ -30,7 +31,7 @@ from pdca.persistence import results as sql
 from pdca.persistence import tables as t
 
 from . import validate as v
-from .act import ensure_not_published
+from .act import ensure_not_published, is_published
 
 if TYPE_CHECKING:
     from .unit_of_work import UnitOfWork
@@ -74,6 +75,7 @@ def scheme_data(
 
 
 def add_scheme(uow: UnitOfWork, spec: SchemeSpec) -> Scheme:
+    uow._authorize("scheme.add", Resource("scheme", f"scheme {spec.code}", org=spec.issuer))
     s = uow.session
     if s.scalars(select(Scheme).where(t.scheme.c.code == spec.code)).first():
         raise ValidationError("code", spec.code, "a scheme with this code already exists")
@@ -158,6 +160,10 @@ def add_scheme(uow: UnitOfWork, spec: SchemeSpec) -> Scheme:
 
 
 def finalize_checkpoint(uow: UnitOfWork, scheme_code: str, checkpoint_code: str) -> Checkpoint:
+    uow._authorize(
+        "checkpoint.finalize",
+        Resource("checkpoint", f"checkpoint {checkpoint_code} of scheme {scheme_code}"),
+    )
     scheme = uow.scheme(scheme_code)
     cp = scheme.checkpoint(checkpoint_code)
     if cp is None:
@@ -222,6 +228,8 @@ class ScoreChecker:
         self._schemes: dict[int, _SchemeFacts] = {}
         self._published: dict[tuple[int, str], bool] = {}
         self._periods: dict[str, str] = {}
+        self._allowed: set[tuple[str, str, str, str | None]] = set()
+        self._frozen: dict[tuple[int, str], bool] = {}
 
     def prefetch(self, orgs: Sequence[str], periods: Sequence[str]) -> None:
         """Look up many organizations and their cycles of some periods in two queries."""
@@ -292,6 +300,33 @@ class ScoreChecker:
             )
         return self._schemes[scheme_id]
 
+    def _authorize(
+        self, org: str, period: str, method: str, assessor_org: str | None, scheme_id: int | None
+    ) -> None:
+        """Ask the policy about ``score.enter`` once per organization, period, method and
+        assessing organization (an import asks a few times, not once a row)."""
+        from pdca.domain.scheme import METHOD_ALIASES
+
+        m = METHOD_ALIASES.get(str(method).strip(), str(method).strip())
+        key = (org, period, m, assessor_org)
+        if key in self._allowed:
+            return
+        published = False
+        if scheme_id is not None:
+            if (scheme_id, period) not in self._frozen:
+                self._frozen[(scheme_id, period)] = is_published(self.uow, scheme_id, period)
+            published = self._frozen[(scheme_id, period)]
+        obj = Resource(
+            "score",
+            f"a {m} score of cycle {org}/{period}",
+            org=org,
+            method=m,
+            assessor_org=assessor_org,
+            published=published,
+        )
+        self.uow._authorize("score.enter", obj)
+        self._allowed.add(key)
+
     def check(
         self,
         org: str,
@@ -312,6 +347,7 @@ class ScoreChecker:
         org_id = self._org(org)
         p = self._period(period)
         cycle_id, state, scheme_id = self._cycle(org_id, org, p)
+        self._authorize(org, p, method, assessor_org or None, scheme_id)
         if state not in (CycleState.DOING, CycleState.CHECKING):
             raise ValidationError(
                 "cycle",

@@ -9,7 +9,8 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from pdca.clock import DEFAULT_TIMEZONE, Clock, SystemClock
-from pdca.domain.actor import Actor
+from pdca.domain.actor import ROLLOVER, SYSTEM, Actor
+from pdca.domain.policy import DefaultPolicy, Policy
 from pdca.errors import PdcaError, ValidationError
 from pdca.persistence import migrate
 from pdca.persistence.database import create_pdca_engine
@@ -36,6 +37,7 @@ class Store:
         timezone: str = DEFAULT_TIMEZONE,
         owns_engine: bool = False,
         hooks: Hooks | None = None,
+        policy: Policy | None = None,
     ) -> None:
         if (engine is None) == (session is None):
             raise PdcaError("a Store needs exactly one of an engine or a session")
@@ -46,6 +48,8 @@ class Store:
         self._engine = engine
         self._owns_engine = owns_engine
         self.hooks = hooks if hooks is not None else Hooks()
+        #: Who may do what (see :mod:`pdca.domain.policy`); replace it to change the rules.
+        self.policy: Policy = policy if policy is not None else DefaultPolicy()
         self.sessionmaker = sessionmaker(
             bind=engine, expire_on_commit=False, autoflush=True, autobegin=False
         )
@@ -66,8 +70,10 @@ class Store:
         whose ``cancel()`` unsubscribes."""
         return self.hooks.subscribe(event, callback)
 
-    def unit_of_work(self, actor: Actor | str = "pdca") -> UnitOfWork:
-        """A transaction of use cases performed by ``actor``; use it in a ``with`` block."""
+    def unit_of_work(self, actor: Actor | str = SYSTEM) -> UnitOfWork:
+        """A transaction of use cases performed by ``actor`` (default: pdca's own
+        :data:`~pdca.domain.actor.SYSTEM`); use it in a ``with`` block. Every change is
+        checked against the store's :attr:`policy`."""
         return UnitOfWork(self, actor)
 
     def rollover(
@@ -76,7 +82,7 @@ class Store:
         period_to: str,
         scheme: str,
         *,
-        actor: Actor | str = "rollover",
+        actor: Actor | str = ROLLOVER,
         dry_run: bool = False,
         skip_blocked: bool = False,
         carry_unverified: bool = False,
@@ -155,6 +161,7 @@ def open_store(
     timezone: str = DEFAULT_TIMEZONE,
     upgrade: bool = False,
     hooks: Hooks | None = None,
+    policy: Policy | None = None,
 ) -> Store:
     """Open pdca's store on a database URL, a host's Engine, or a host's Session.
 
@@ -163,11 +170,13 @@ def open_store(
     commit or rollback decides. ``upgrade=True`` migrates the schema to the newest revision.
     ``hooks`` shares one registry of post-commit subscribers between stores (a host that
     opens a store per request subscribes once, on its own :class:`~pdca.services.hooks.Hooks`).
+    ``policy`` decides who may change what (default :class:`~pdca.domain.policy.DefaultPolicy`;
+    :class:`~pdca.domain.policy.AllowAll` for a host that checks permissions itself).
     """
     if isinstance(target, Session):
-        store = Store(session=target, clock=clock, timezone=timezone, hooks=hooks)
+        store = Store(session=target, clock=clock, timezone=timezone, hooks=hooks, policy=policy)
     elif isinstance(target, Engine):
-        store = Store(engine=target, clock=clock, timezone=timezone, hooks=hooks)
+        store = Store(engine=target, clock=clock, timezone=timezone, hooks=hooks, policy=policy)
     elif isinstance(target, str):
         store = Store(
             engine=create_pdca_engine(target),
@@ -175,6 +184,7 @@ def open_store(
             timezone=timezone,
             owns_engine=True,
             hooks=hooks,
+            policy=policy,
         )
     else:
         raise PdcaError(f"open_store needs a URL, an Engine or a Session, not {target!r}")

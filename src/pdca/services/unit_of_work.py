@@ -9,10 +9,11 @@ leaves the database as it was.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -45,11 +46,13 @@ from pdca.domain.model import (
     TargetOrigin,
 )
 from pdca.domain.period import Period, PeriodKind
+from pdca.domain.policy import CYCLE_EVENT_ACTIONS, FINDING_EVENT_ACTIONS, Denial, Resource
 from pdca.domain.scheme import METHODS, SchemeSpec
 from pdca.errors import (
     ConcurrencyConflict,
     GuardFailed,
     NotFound,
+    PermissionDenied,
     TransitionRefused,
     ValidationError,
 )
@@ -58,6 +61,7 @@ from pdca.persistence.database import ensure_sqlite_transaction
 from pdca.reports import ReportCases
 
 from . import act as _act
+from . import permissions as _permissions
 from . import scoring as _scoring
 from . import validate as v
 from .act import ActCases
@@ -212,6 +216,8 @@ class UnitOfWork(ActCases, ReportCases):
         self._savepoint: Any = None
         self._failed: str | None = None
         self._notes: list[Notification] = []
+        self._denials: list[dict[str, Any]] = []  # recorded when the unit of work ends
+        self._within = 0  # > 0 while a use case carries out what it was allowed to
 
     # ------------------------------------------------------------------ transaction
 
@@ -294,6 +300,7 @@ class UnitOfWork(ActCases, ReportCases):
             self._savepoint = None
             self._failed = None
             self._notes = []
+            self._record_denials()
 
     def _rollback(self) -> None:
         session = self._session
@@ -311,6 +318,76 @@ class UnitOfWork(ActCases, ReportCases):
         :class:`~pdca.errors.ConcurrencyConflict`; the unit of work refuses further calls.
         """
         self.session.flush()
+
+    # ------------------------------------------------------------------ permissions
+
+    def _authorize(self, action: str, obj: Resource) -> None:
+        """Ask the store's policy whether the actor may ``action`` on ``obj``; called at the
+        start of every use case that changes something, before it writes. A refusal raises
+        :class:`~pdca.errors.PermissionDenied` and is recorded when the unit of work ends.
+        Inside :meth:`_carrying_out` (a use case doing what it was allowed to) nothing is
+        asked again."""
+        if self._within:
+            return
+        reason = self.store.policy.check(self.actor, action, obj)
+        if reason is None:
+            return
+        self._denials.append(
+            _permissions.denial_row(self.clock.now(), self.actor, action, obj, reason)
+        )
+        raise PermissionDenied(self.actor, action, obj, reason)
+
+    @contextlib.contextmanager
+    def _carrying_out(self) -> Iterator[None]:
+        """The consequences of an allowed action (an upheld appeal re-opens a cycle and
+        waives a finding) are not asked about again."""
+        self._within += 1
+        try:
+            yield
+        finally:
+            self._within -= 1
+
+    def _record_denials(self) -> None:
+        rows, self._denials = self._denials, []
+        _permissions.record_denials(self.store, rows)
+
+    def _cycle_resource(
+        self,
+        cyc: Cycle,
+        label: str | None = None,
+        *,
+        code: str | None = None,
+        published: bool = False,
+    ) -> Resource:
+        """A cycle (or something of it, named by ``label``) as the object of an action."""
+        if code is None:
+            code = self.session.scalar(
+                select(t.organization.c.code).where(t.organization.c.id == cyc.org_id)
+            )
+        own = f"cycle {code}/{cyc.period}"
+        return Resource(
+            "cycle",
+            f"{label} of {own}" if label else own,
+            org=str(code) if code else None,
+            published=published,
+        )
+
+    def _published(self, cyc: Cycle) -> bool:
+        """The results of the cycle's scheme and period are published (公示)."""
+        return cyc.scheme_id is not None and _act.is_published(self, cyc.scheme_id, cyc.period)
+
+    def denials(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        org: str | None = None,
+        limit: int | None = None,
+    ) -> list[Denial]:
+        """Recorded permission denials, oldest first: filter by the actor's name, the
+        action (``"cycle.check"``) and the organization of the object; ``limit`` keeps the
+        latest ones. A denial is recorded once the unit of work it happened in has ended."""
+        return _permissions.denials(self.session, actor=actor, action=action, org=org, limit=limit)
 
     def _fail(self, reason: str) -> None:
         self._rollback()
@@ -416,6 +493,7 @@ class UnitOfWork(ActCases, ReportCases):
         n = v.text("name", name, 200)
         k = v.text("kind", kind, 32)
         pg = v.optional_text("peer_group", peer_group, 64)
+        self._authorize("organization.add", Resource("organization", f"organization {c}", org=c))
         parent_id = None
         if parent is not None:
             parent_id = self.organization(parent).id
@@ -616,6 +694,7 @@ class UnitOfWork(ActCases, ReportCases):
         """
         o = self.organization(org)
         p = Period.parse(period)
+        self._authorize("cycle.open", Resource("cycle", f"cycle {o.code}/{p}", org=o.code))
         existing = self._cycle_or_none(o.id, str(p))
         if existing is not None:
             raise ValidationError(
@@ -797,6 +876,8 @@ class UnitOfWork(ActCases, ReportCases):
     ) -> Cycle:
         cyc = self.cycle(org, period)
         label = self._label(cyc)
+        if event in CYCLE_EVENT_ACTIONS:
+            self._authorize(CYCLE_EVENT_ACTIONS[event], Resource("cycle", label, org=str(org)))
         ctx: dict[str, Any] = {"reason": reason}
         p = Period.parse(cyc.period)
         if event == "close":
@@ -890,6 +971,9 @@ class UnitOfWork(ActCases, ReportCases):
             missing = [x for x in orgs if x not in found]
             if missing:
                 raise NotFound("cycle", f"{missing[0]}/{p}")
+        for code in sorted({x.code for x in cycles.values()}):  # before anything is written
+            what = Resource("cycle", f"cycle {code}/{p}", org=code)
+            self._authorize(CYCLE_EVENT_ACTIONS[event], what)
         # What the guards look at, in one query each.
         if event == "approve":
             for cid, title, first, due in conn.execute(
@@ -1115,6 +1199,7 @@ class UnitOfWork(ActCases, ReportCases):
     ) -> Target:
         """Add the organization's own target (特色目标) to a draft plan."""
         cyc = self.cycle(org, period)
+        self._authorize("plan.edit", self._cycle_resource(cyc, "the plan", code=str(org)))
         self._editable(cyc, [CycleState.DRAFT.value], "targets can be added")
         p = Period.parse(cyc.period)
         resp = self._responsibilities(responsibilities)
@@ -1184,6 +1269,7 @@ class UnitOfWork(ActCases, ReportCases):
         tgt = self.target(target_id)
         cyc = self.session.get(Cycle, tgt.cycle_id)
         assert cyc is not None
+        self._authorize("plan.edit", self._cycle_resource(cyc, f"target #{tgt.id}"))
         self._editable(cyc, [CycleState.DRAFT.value], "targets can be changed")
         changes: dict[str, Any] = self._responsibilities(responsibilities)
         if due_on is not None:
@@ -1215,6 +1301,7 @@ class UnitOfWork(ActCases, ReportCases):
         tgt = self.target(target_id)
         cyc = self.session.get(Cycle, tgt.cycle_id)
         assert cyc is not None
+        self._authorize("measure.add", self._cycle_resource(cyc, f"target #{tgt.id}"))
         self._editable(
             cyc,
             [CycleState.DRAFT.value, CycleState.PLANNED.value, CycleState.DOING.value],
@@ -1248,6 +1335,7 @@ class UnitOfWork(ActCases, ReportCases):
         tgt = self.target(m.target_id)  # type: ignore[arg-type]
         cyc = self.session.get(Cycle, tgt.cycle_id)
         assert cyc is not None
+        self._authorize("measure.update", self._cycle_resource(cyc, f"measure #{m.id}"))
         self._editable(
             cyc,
             [CycleState.PLANNED.value, CycleState.DOING.value, CycleState.CHECKING.value],
@@ -1288,6 +1376,10 @@ class UnitOfWork(ActCases, ReportCases):
     ) -> Record:
         """Keep a dated record (台账) of work done: a meeting held, a visit, a lesson."""
         cyc = self.cycle(org, period)
+        self._authorize(
+            "record.add",
+            self._cycle_resource(cyc, "the records", code=str(org), published=self._published(cyc)),
+        )
         self._editable(
             cyc, [CycleState.DOING.value, CycleState.CHECKING.value], "records can be kept"
         )
@@ -1347,6 +1439,7 @@ class UnitOfWork(ActCases, ReportCases):
     ) -> Finding:
         """Record a problem found at a check (问题), tied to an item and a checkpoint."""
         cyc = self.cycle(org, period)
+        self._authorize("finding.add", self._cycle_resource(cyc, "the findings", code=str(org)))
         self._editable(
             cyc, [CycleState.DOING.value, CycleState.CHECKING.value], "findings can be recorded"
         )
@@ -1421,6 +1514,12 @@ class UnitOfWork(ActCases, ReportCases):
         cyc = self.session.get(Cycle, fnd.cycle_id)
         assert cyc is not None
         label = f"finding #{fnd.id} of {self._label(cyc)}"
+        if event in FINDING_EVENT_ACTIONS:
+            frozen = event == "waive" and self._published(cyc)
+            self._authorize(
+                FINDING_EVENT_ACTIONS[event],
+                self._cycle_resource(cyc, f"finding #{fnd.id}", published=frozen),
+            )
         if cyc.state == CycleState.CLOSED:
             raise GuardFailed(
                 label, fnd.state, event, "cycle_open", [f"its {self._label(cyc)} is closed"]
