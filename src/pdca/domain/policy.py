@@ -197,8 +197,8 @@ class DefaultPolicy:
         # Rules nobody is above.
         if obj.published and action in FROZEN_WHEN_PUBLISHED:
             return (
-                f"the results {obj.label} feeds are published (公示): they change only "
-                "through an upheld appeal"
+                "the results this feeds are published (公示): they change only through an "
+                "upheld appeal"
             )
         own = actor.org is not None and obj.org is not None and actor.org == obj.org
         if action == "score.enter" and obj.method in PEER_METHODS and own:
