@@ -35,7 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from pdca._version import __version__
 from pdca.cli_i18n import t
 from pdca.clock import FixedClock
-from pdca.domain.actor import Actor
+from pdca.domain.actor import ROLLOVER, Actor
 from pdca.domain.scheme import SchemeInvalid
 from pdca.errors import (
     NotFound,
@@ -56,18 +56,8 @@ ENV_URL = "PDCA_DATABASE_URL"
 
 
 def parse_actor(text: str) -> Actor:
-    """``NAME[@ORG][:ROLE]`` as an :class:`~pdca.domain.actor.Actor` (``Actor.parse``)."""
-    parse = getattr(Actor, "parse", None)
-    if parse is not None:
-        actor: Actor = parse(text)
-        return actor
-    raw = str(text).strip()  # pragma: no cover - pdca without Actor.parse
-    rest, colon, role = raw.partition(":")
-    name, at, org = rest.partition("@")
-    name, org, role = name.strip(), org.strip(), role.strip()
-    if not name or (at and not org) or (colon and not role) or ":" in role:
-        raise ValidationError("actor", text, "write an actor as NAME[@ORG][:ROLE]")
-    return Actor(name, org=org or None, role=role or None)
+    """``NAME[@ORG][:ROLE]`` as an :class:`~pdca.domain.actor.Actor` (:meth:`Actor.parse`)."""
+    return Actor.parse(text)
 
 
 class Context:
@@ -481,7 +471,7 @@ def rollover(
     """Close a period for the whole scope and open the next, carrying every unresolved
     problem forward. Idempotent and resumable; stops on blockers (exit 1) unless told how
     to treat them."""
-    actor = obj.actor if obj.actor.name != "pdca-cli" else Actor("rollover", role="system")
+    actor = obj.actor if obj.actor.name != "pdca-cli" else ROLLOVER
     with _errors(), obj.store() as store, _bar("rollover") as bar:
         report = store.rollover(
             period_from,
