@@ -52,6 +52,7 @@ from pdca.errors import (
     ConcurrencyConflict,
     GuardFailed,
     NotFound,
+    PdcaError,
     PermissionDenied,
     TransitionRefused,
     ValidationError,
@@ -190,6 +191,16 @@ def _database_errors_as_conflicts(fn: Callable[P, R]) -> Callable[P, R]:
             raise ConcurrencyConflict(
                 f"{reason}; nothing in this unit of work was written"
             ) from err
+        except PdcaError:
+            raise
+        except BaseException as err:
+            # Not a refusal but a failure (a callback that raised, a bug) that may have left
+            # the use case half done: nothing of this unit of work may be committed now.
+            uow = args[0]
+            if isinstance(uow, UnitOfWork) and uow._session is not None and not uow._failed:
+                uow._failed = f"{type(err).__name__} in {fn.__name__}: {err}"
+                uow._notes = []
+            raise
 
     return wrapper
 
@@ -897,28 +908,50 @@ class UnitOfWork(ActCases, ReportCases):
         change = CYCLE.fire(cyc, event, label, ctx)
         now = self.clock.now()
         carried: list[Finding] = []
-        if event == "act":
-            cyc.feedback_at = now
-        if event == "close":
-            cyc.closed_at = now
-            for fnd in cyc.unresolved_findings():
-                fch = FINDING.fire(fnd, "carry", f"finding #{fnd.id}")
-                carried.append(fnd)
-                self._log("finding", fnd.id, "carry", change=fch, reason=f"{label} closed")
-        elif event == "reopen":
-            cyc.closed_at = None
-            for fnd in cyc.findings:
-                if fnd.state == FindingState.CARRIED:
-                    fch = FINDING.fire(fnd, "reopen", f"finding #{fnd.id}", {"reason": reason})
-                    self._log("finding", fnd.id, "reopen", change=fch, reason=reason)
-        self._log(
-            "cycle",
-            cyc.id,
-            event,
-            change=change,
-            reason=reason,
-            data={"carried": [f.id for f in carried]} if carried else None,
-        )
+        times = (cyc.feedback_at, cyc.closed_at)
+        moved: list[tuple[Finding, str]] = []
+        logged: list[Event] = []
+        try:
+            if event == "act":
+                cyc.feedback_at = now
+            if event == "close":
+                cyc.closed_at = now
+                for fnd in cyc.unresolved_findings():
+                    fch = FINDING.fire(fnd, "carry", f"finding #{fnd.id}")
+                    moved.append((fnd, fch.from_state))
+                    carried.append(fnd)
+                    logged.append(
+                        self._log("finding", fnd.id, "carry", change=fch, reason=f"{label} closed")
+                    )
+            elif event == "reopen":
+                cyc.closed_at = None
+                for fnd in cyc.findings:
+                    if fnd.state == FindingState.CARRIED:
+                        fch = FINDING.fire(fnd, "reopen", f"finding #{fnd.id}", {"reason": reason})
+                        moved.append((fnd, fch.from_state))
+                        logged.append(
+                            self._log("finding", fnd.id, "reopen", change=fch, reason=reason)
+                        )
+            self._log(
+                "cycle",
+                cyc.id,
+                event,
+                change=change,
+                reason=reason,
+                data={"carried": [f.id for f in carried]} if carried else None,
+            )
+        except BaseException:
+            # A callback failed part-way (e.g. carrying the second finding): put back what
+            # had moved and drop its pending events (the unit of work then refuses to
+            # commit; see _database_errors_as_conflicts).
+            cyc.state = change.from_state
+            cyc.feedback_at, cyc.closed_at = times
+            for fnd, state in moved:
+                fnd.state = state
+            for ev in logged:
+                if self._session is not None and ev in self._session.new:
+                    self._session.expunge(ev)
+            raise
         self.flush()
         if event == "close":
             nxt = self._earliest_after(cyc.org_id, p)
