@@ -89,6 +89,18 @@ class Databases:
         self._made.append(name)
         return str(self.cluster.url_for(name))  # type: ignore[attr-defined]
 
+    def drop(self, url: str) -> None:
+        """Remove one database handed out here (its connections closed)."""
+        if self.cluster is None:
+            path = url.removeprefix("sqlite:///")
+            for suffix in ("", "-wal", "-shm"):
+                Path(path + suffix).unlink(missing_ok=True)
+            return
+        name = sa.engine.make_url(url).database
+        self.cluster.drop_database(name)  # type: ignore[attr-defined]
+        if name in self._made:
+            self._made.remove(name)
+
     def drop_all(self) -> None:
         if self.cluster is not None:
             for name in self._made:
