@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pendulum
@@ -37,6 +37,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
     update,
 )
 
@@ -146,18 +147,44 @@ class RolloverReport:
 # --------------------------------------------------------------------------- queries
 
 
-def _scope_orgs(conn: Connection, scheme_id: int) -> list[tuple[int, str]]:
-    o = t.organization
+def _scope_count(conn: Connection, scheme_id: int) -> int:
     s = t.scheme_scope
-    return [
-        (int(i), str(c))
-        for i, c in conn.execute(
-            select(o.c.id, o.c.code)
-            .join(s, s.c.org_id == o.c.id)
-            .where(s.c.scheme_id == scheme_id)
-            .order_by(o.c.id)
-        ).all()
-    ]
+    return int(
+        conn.scalar(select(func.count()).select_from(s).where(s.c.scheme_id == scheme_id)) or 0
+    )
+
+
+def _scope_batches(
+    engine: Any, scheme_id: int, blocked: set[int], size: int
+) -> Iterator[list[int]]:
+    """The scope's organization ids in id order, blocked ones left out, ``size`` at a
+    time; read a page at a time, so only one batch is ever held."""
+    s = t.scheme_scope
+    after = 0
+    batch: list[int] = []
+    while True:
+        with engine.connect() as conn:
+            page = [
+                int(x)
+                for x in conn.scalars(
+                    select(s.c.org_id)
+                    .where(s.c.scheme_id == scheme_id, s.c.org_id > after)
+                    .order_by(s.c.org_id)
+                    .limit(size)
+                ).all()
+            ]
+            conn.rollback()
+        if not page:
+            break
+        after = page[-1]
+        for oid in page:
+            if oid not in blocked:
+                batch.append(oid)
+                if len(batch) == size:
+                    yield batch
+                    batch = []
+    if batch:
+        yield batch
 
 
 def _blockers(
@@ -243,6 +270,7 @@ class _Batch:
         p_from: Period,
         p_to: Period,
         ids: Sequence[int],
+        excluded: Sequence[int] = (),
         now: pendulum.DateTime,
         actor: Actor,
         carry_unverified: bool,
@@ -253,10 +281,31 @@ class _Batch:
         self.p_from = p_from
         self.p_to = p_to
         self.ids = list(ids)
+        # The batch is bound as an id range of the scope (ids are in id order), not as a
+        # list of every id: a few parameters per statement instead of thousands, and plans
+        # that look up only the batch's rows whatever earlier batches wrote.
+        self.lo = min(self.ids) if self.ids else 0
+        self.hi = max(self.ids) if self.ids else -1
+        self.excluded = [i for i in excluded if self.lo <= i <= self.hi]
         self.now = now
         self.actor = actor
         # Unresolved findings, as a cycle's close carries them.
         self.carry_states = [FindingState.OPEN.value, FindingState.RECTIFYING.value]
+
+    def _in_batch(self, col: Any) -> Any:
+        """``col`` (an organization id) is one of the batch's organizations."""
+        s = t.scheme_scope
+        cond = and_(
+            col.between(self.lo, self.hi),
+            col.in_(
+                select(s.c.org_id).where(
+                    s.c.scheme_id == self.scheme_id, s.c.org_id.between(self.lo, self.hi)
+                )
+            ),
+        )
+        if self.excluded:
+            cond = and_(cond, col.not_in(self.excluded))
+        return cond
 
     def _head(self, entity: str) -> list[Any]:
         """The first columns of an event row: when, who, what kind of object."""
@@ -268,6 +317,52 @@ class _Batch:
             literal(self.actor.role, e.c.actor_role.type).label("actor_role"),
             literal(entity).label("entity"),
         ]
+
+    def _insert_logged(
+        self,
+        ins: Any,
+        table: Any,
+        entity: str,
+        action: str,
+        from_state: str | None,
+        to_state: str | None,
+    ) -> int:
+        """Run ``ins`` (an ``INSERT … SELECT``) and log an event for exactly the rows it
+        inserted, so that no statement scans or probes what earlier batches wrote.
+
+        PostgreSQL: one statement, the insert in a data-modifying CTE whose ``RETURNING``
+        feeds the event insert. SQLite (one writer at a time, so the rows of one insert
+        have consecutive ids): the event insert selects the id range returned."""
+        e = t.event
+        cols = [
+            literal(from_state, e.c.from_state.type).label("from_state"),
+            literal(to_state, e.c.to_state.type).label("to_state"),
+            literal(None, e.c.reason.type).label("reason"),
+        ]
+        if self.conn.dialect.name == "postgresql":
+            new = ins.returning(table.c.id).cte(f"new_{entity}")
+            return self._log_select(
+                select(
+                    *self._head(entity),
+                    new.c.id.label("entity_id"),
+                    literal(action).label("action"),
+                    *cols,
+                ).order_by(new.c.id)
+            )
+        ids = [int(x) for x in self.conn.scalars(ins.returning(table.c.id)).all()]
+        if not ids:
+            return 0
+        self._log_select(
+            select(
+                *self._head(entity),
+                table.c.id.label("entity_id"),
+                literal(action).label("action"),
+                *cols,
+            )
+            .where(table.c.id.between(min(ids), max(ids)))
+            .order_by(table.c.id)
+        )
+        return len(ids)
 
     def _log_select(self, q: Any) -> int:
         cols = [
@@ -291,7 +386,7 @@ class _Batch:
             f.c.cycle_id == c.c.id,
             c.c.period == str(self.p_from),
             c.c.state == CycleState.ACTING.value,
-            c.c.org_id.in_(self.ids),
+            self._in_batch(c.c.org_id),
             f.c.state.in_(self.carry_states),
             ~self._open_children(c),
         )
@@ -322,7 +417,7 @@ class _Batch:
                     select(c.c.id).where(
                         c.c.period == str(self.p_from),
                         c.c.state == CycleState.ACTING.value,
-                        c.c.org_id.in_(self.ids),
+                        self._in_batch(c.c.org_id),
                         ~self._open_children(c),
                     )
                 ),
@@ -347,7 +442,7 @@ class _Batch:
         where = and_(
             c.c.period == str(self.p_from),
             c.c.state == CycleState.ACTING.value,
-            c.c.org_id.in_(self.ids),
+            self._in_batch(c.c.org_id),
             ~self._open_children(c),
         )
         if dry:
@@ -376,7 +471,11 @@ class _Batch:
         old = c.alias("old")
         return (
             select(s.c.org_id)
-            .where(s.c.scheme_id == self.scheme_id, s.c.org_id.in_(self.ids))
+            .where(
+                s.c.scheme_id == self.scheme_id,
+                s.c.org_id.between(self.lo, self.hi),
+                *([s.c.org_id.not_in(self.excluded)] if self.excluded else []),
+            )
             .where(
                 ~exists(
                     select(new.c.id).where(
@@ -411,28 +510,36 @@ class _Batch:
             )
             n += self._would_unblock()
             return n, n * items
-        org_ids = [
+        new = sorted(
             int(x)
-            for x in self.conn.scalars(self._openable().order_by(t.scheme_scope.c.org_id)).all()
-        ]
-        if not org_ids:
-            return 0, 0
-        self.conn.execute(
-            insert(c),
-            [
-                {
-                    "org_id": oid,
-                    "period": str(self.p_to),
-                    "scheme_id": self.scheme_id,
-                    "parent_id": None,
-                    "state": CycleState.DRAFT.value,
-                    "opened_at": self.now,
-                    "version": 1,
-                }
-                for oid in org_ids
-            ],
+            for x in self.conn.scalars(
+                insert(c)
+                .from_select(
+                    ["org_id", "period", "scheme_id", "parent_id", "state", "opened_at", "version"],
+                    self._openable()
+                    .with_only_columns(
+                        t.scheme_scope.c.org_id,
+                        literal(str(self.p_to), c.c.period.type),
+                        literal(self.scheme_id, c.c.scheme_id.type),
+                        literal(None, c.c.parent_id.type),
+                        literal(CycleState.DRAFT.value, c.c.state.type),
+                        literal(self.now, c.c.opened_at.type),
+                        literal(1),
+                    )
+                    .order_by(t.scheme_scope.c.org_id),
+                )
+                .returning(c.c.id)
+            ).all()
         )
-        new_ids = select(c.c.id).where(c.c.period == str(self.p_to), c.c.org_id.in_(org_ids))
+        if not new:
+            return 0, 0
+        # The cycles just opened: in the id range of those returned, of the new period and
+        # the batch (each organization has one cycle per period: these are the new ones).
+        new_ids = select(c.c.id).where(
+            c.c.id.between(new[0], new[-1]),
+            c.c.period == str(self.p_to),
+            self._in_batch(c.c.org_id),
+        )
         self._log_select(
             select(
                 *self._head("cycle"),
@@ -441,7 +548,9 @@ class _Batch:
                 literal("").label("from_state"),
                 literal(CycleState.DRAFT.value).label("to_state"),
                 literal(f"rollover from {self.p_from}", t.event.c.reason.type).label("reason"),
-            ).where(c.c.id.in_(new_ids))
+            )
+            .where(c.c.id.in_(new_ids))
+            .order_by(c.c.id)
         )
         i, cat = t.item, t.scheme_category
         q = (
@@ -465,7 +574,7 @@ class _Batch:
                 ["cycle_id", "title", "origin", "item_code", "item_id", "due_on", "carry_count"], q
             )
         )
-        return len(org_ids), int(res.rowcount or 0)
+        return len(new), int(res.rowcount or 0)
 
     def _would_unblock(self) -> int:
         """(dry run) acting old cycles of the batch that would close, with no new cycle yet."""
@@ -485,7 +594,7 @@ class _Batch:
                 .where(
                     c.c.period == str(self.p_from),
                     c.c.state == CycleState.ACTING.value,
-                    c.c.org_id.in_(self.ids),
+                    self._in_batch(c.c.org_id),
                     ~self._open_children(c),
                     ~exists(
                         select(new.c.id).where(
@@ -509,7 +618,7 @@ class _Batch:
             states += self.carry_states
         where = and_(
             oc.c.period == str(self.p_from),
-            oc.c.org_id.in_(self.ids),
+            self._in_batch(oc.c.org_id),
             f.c.state.in_(states),
         )
         return base, where, f, nc
@@ -525,7 +634,7 @@ class _Batch:
                     .select_from(f.join(oc, oc.c.id == f.c.cycle_id))
                     .where(
                         oc.c.period == str(self.p_from),
-                        oc.c.org_id.in_(self.ids),
+                        self._in_batch(oc.c.org_id),
                         f.c.state.in_([FindingState.CARRIED.value, *self.carry_states]),
                         ~exists(select(later.c.id).where(later.c.previous_id == f.c.id)),
                     )
@@ -557,7 +666,7 @@ class _Batch:
             .where(where, not_continued)
             .order_by(nc.c.id, f.c.id)
         )
-        self.conn.execute(
+        continued = self._insert_logged(
             insert(f).from_select(
                 [
                     "cycle_id",
@@ -575,33 +684,12 @@ class _Batch:
                     "version",
                 ],
                 cont,
-            )
-        )
-        # Events for the continuing findings of this batch (not yet logged).
-        nf = t.finding.alias("nf")
-        nc2 = t.cycle.alias("nc2")
-        e = t.event
-        logged = exists(
-            select(e.c.id).where(
-                e.c.entity == "finding", e.c.entity_id == nf.c.id, e.c.action == "carry-in"
-            )
-        )
-        continued = self._log_select(
-            select(
-                *self._head("finding"),
-                nf.c.id.label("entity_id"),
-                literal("carry-in").label("action"),
-                literal("").label("from_state"),
-                literal(FindingState.OPEN.value).label("to_state"),
-                literal(None, e.c.reason.type).label("reason"),
-            )
-            .select_from(nf.join(nc2, nc2.c.id == nf.c.cycle_id))
-            .where(
-                nc2.c.period == str(self.p_to),
-                nc2.c.org_id.in_(self.ids),
-                nf.c.previous_id.is_not(None),
-                ~logged,
-            )
+            ),
+            f,
+            "finding",
+            "carry-in",
+            "",
+            FindingState.OPEN.value,
         )
         # Carried targets, one per carried finding.
         tg = t.target
@@ -645,7 +733,7 @@ class _Batch:
             .where(where, ~has_target)
             .order_by(nc.c.id, f.c.id)
         )
-        res = self.conn.execute(
+        targets = self._insert_logged(
             insert(tg).from_select(
                 [
                     "cycle_id",
@@ -660,32 +748,12 @@ class _Batch:
                     "carry_count",
                 ],
                 tq,
-            )
-        )
-        targets = int(res.rowcount or 0)
-        nt = t.target.alias("nt")
-        nc3 = t.cycle.alias("nc3")
-        tlogged = exists(
-            select(e.c.id).where(
-                e.c.entity == "target", e.c.entity_id == nt.c.id, e.c.action == "carry-in"
-            )
-        )
-        self._log_select(
-            select(
-                *self._head("target"),
-                nt.c.id.label("entity_id"),
-                literal("carry-in").label("action"),
-                literal(None, e.c.from_state.type).label("from_state"),
-                literal(None, e.c.to_state.type).label("to_state"),
-                literal(None, e.c.reason.type).label("reason"),
-            )
-            .select_from(nt.join(nc3, nc3.c.id == nt.c.cycle_id))
-            .where(
-                nc3.c.period == str(self.p_to),
-                nc3.c.org_id.in_(self.ids),
-                nt.c.carried_from_id.is_not(None),
-                ~tlogged,
-            )
+            ),
+            tg,
+            "target",
+            "carry-in",
+            None,
+            None,
         )
         return continued, targets
 
@@ -740,23 +808,23 @@ def rollover(
             raise ValidationError(
                 "scheme", scheme, f"is for {scheme_period}, not for the new period {p_to}"
             )
-        orgs = _scope_orgs(conn, scheme_id)
+        in_scope = _scope_count(conn, scheme_id)
         blockers = _blockers(conn, scheme_id, str(p_from), carry_unverified)
         conn.rollback()
-    report.organizations = len(orgs)
+    report.organizations = in_scope
     report.blockers = [b for _, b in blockers]
     blocked_ids = {oid for oid, _ in blockers}
     if blockers and not skip_blocked:
         report.stopped = True
         return report
-    codes = {oid: code for oid, code in orgs}
-    report.skipped = sorted({codes[i] for i in blocked_ids if i in codes})
-    ids = [oid for oid, _ in orgs if oid not in blocked_ids]
+    report.skipped = sorted({b.org for _, b in blockers})
+    total = in_scope - len(blocked_ids)
     run_id = None if dry_run else _start_run(store, scheme, report, who)
     done = 0
     try:
-        for start in range(0, len(ids), batch_size):
-            batch_ids = ids[start : start + batch_size]
+        # The scope is read a batch at a time (keyset pagination): memory does not grow
+        # with the number of organizations.
+        for batch_ids in _scope_batches(engine, scheme_id, blocked_ids, batch_size):
             now = store.clock.now()
             with engine.begin() as conn:
                 batch = _Batch(
@@ -765,12 +833,13 @@ def rollover(
                     p_from=p_from,
                     p_to=p_to,
                     ids=batch_ids,
+                    excluded=sorted(blocked_ids),
                     now=now,
                     actor=who,
                     carry_unverified=carry_unverified,
                 )
                 if dry_run:
-                    report.plan.extend(_plan(conn, batch, codes))
+                    report.plan.extend(_plan(conn, batch))
                 carried = batch.carry_findings(dry_run)
                 closed = batch.close_cycles(dry_run)
                 opened, scheme_targets = batch.open_cycles(dry_run)
@@ -790,9 +859,11 @@ def rollover(
             report.continued_findings += continued
             report.carried_targets += carried_targets
             report.batches += 1
+            if report.batches == 1 and not dry_run and engine.dialect.name == "postgresql":
+                _analyze(engine)
             done += len(batch_ids)
             if progress is not None:
-                progress(done, len(ids))
+                progress(done, total)
             if after_batch is not None:
                 after_batch(report.batches)
     finally:
@@ -801,9 +872,28 @@ def rollover(
     return report
 
 
-def _plan(conn: Connection, batch: _Batch, codes: dict[int, str]) -> list[dict[str, Any]]:
+def _analyze(engine: Any) -> None:
+    """Fresh planner statistics once the first batch is in: until autovacuum gets there,
+    PostgreSQL believes the new period is empty and may plan the later batches' joins as
+    nested loops over everything written so far. Sampled, so cheap; skipped (with a
+    warning from the server) where the connecting role does not own the tables."""
+    quote = engine.dialect.identifier_preparer.format_table
+    names = ", ".join(quote(x) for x in (t.cycle, t.finding, t.target))
+    with engine.connect() as conn:
+        conn.execute(text(f"ANALYZE {names}"))
+        conn.commit()
+
+
+def _plan(conn: Connection, batch: _Batch) -> list[dict[str, Any]]:
     """Per organization: what a dry run would do."""
     c, f = t.cycle, t.finding
+    og = t.organization
+    codes = {
+        int(i): str(code)
+        for i, code in conn.execute(
+            select(og.c.id, og.c.code).where(og.c.id.between(batch.lo, batch.hi))
+        ).all()
+    }
     old = {
         int(org_id): (int(cid), str(state))
         for org_id, cid, state in conn.execute(
