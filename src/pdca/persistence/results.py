@@ -173,9 +173,19 @@ def subtotals(
 
 def totals_query(spec: SchemeSpec, scheme_id: int, period: str) -> Select[Any]:
     """One row per cycle of the scheme and period: organization, base, bonus, penalty,
-    veto hits, total (all × 100) and rank in the peer group."""
+    veto hits, total (all × 100), rank in the peer group and, as ``sub_0``, ``sub_1``, …,
+    the sub-total of each of the scheme's categories (in ``spec.categories`` order): the item
+    scores are computed once for all of them."""
     scores = _item_scores(spec, scheme_id, period)
     it = t.item
+    cat = t.scheme_category
+    base_item = it.c.rule.in_(BASE_RULES)
+    subs = [
+        _big(
+            func.sum(case((and_(base_item, cat.c.code == c.code), scores.c.score), else_=0))
+        ).label(f"sub_{k}")
+        for k, c in enumerate(spec.categories)
+    ]
     per_cycle = (
         select(
             scores.c.cycle_id,
@@ -189,8 +199,10 @@ def totals_query(spec: SchemeSpec, scheme_id: int, period: str) -> Select[Any]:
             _big(func.sum(case((and_(it.c.rule == "veto", scores.c.hits > 0), 1), else_=0))).label(
                 "veto_hits"
             ),
+            *subs,
         )
         .join(it, it.c.id == scores.c.item_id)
+        .join(cat, cat.c.id == it.c.category_id)
         .group_by(scores.c.cycle_id)
         .cte("per_cycle")
     )
@@ -226,6 +238,10 @@ def totals_query(spec: SchemeSpec, scheme_id: int, period: str) -> Select[Any]:
             _big(penalty).label("penalty"),
             _big(func.coalesce(per_cycle.c.veto_hits, 0)).label("veto_hits"),
             _big(total).label("total"),
+            *(
+                _big(func.coalesce(per_cycle.c[f"sub_{k}"], 0)).label(f"sub_{k}")
+                for k in range(len(spec.categories))
+            ),
         )
         .join(org, org.c.id == cyc.c.org_id)
         .outerjoin(per_cycle, per_cycle.c.cycle_id == cyc.c.id)
@@ -244,11 +260,14 @@ def totals_query(spec: SchemeSpec, scheme_id: int, period: str) -> Select[Any]:
 def totals(
     conn: Connection | Session, spec: SchemeSpec, scheme_id: int, period: str
 ) -> list[dict[str, Any]]:
-    """The rows of :func:`totals_query` as dicts with Decimal amounts."""
+    """The rows of :func:`totals_query` as dicts with Decimal amounts; ``subtotals`` maps
+    each category code to its sub-total."""
     rows = conn.execute(totals_query(spec, scheme_id, period)).mappings().all()
+    codes = [(f"sub_{k}", c.code) for k, c in enumerate(spec.categories)]
     out = []
     for r in rows:
         d = dict(r)
+        d["subtotals"] = {code: Decimal(int(d.pop(k))).scaleb(-2) for k, code in codes}
         for k in ("base", "bonus", "penalty", "total"):
             d[k] = Decimal(int(d[k])).scaleb(-2)
         d["veto_hits"] = int(d["veto_hits"])

@@ -453,6 +453,10 @@ def enter_score(
     assessor_org: str | None,
     comment: str | None,
 ) -> Score:
+    keys = {"org": org, "period": period, "item": item_code, "checkpoint": checkpoint_code}
+    for name, key in {**keys, "method": method}.items():
+        if not isinstance(key, str):  # e.g. Decimal("sNaN") cannot even be looked up
+            raise ValidationError(name, key, "must be text")
     e = ScoreChecker(uow).check(
         org,
         period,
@@ -733,10 +737,6 @@ def results(uow: UnitOfWork, scheme_code: str, period: str) -> Results:
     ]
     history = _history(uow, spec, [r["org_id"] for r in rows], Period.parse(p))
     outcomes = evaluate_outcomes(spec, ranked, grades, history)
-    subs: dict[int, dict[str, Decimal]] = defaultdict(dict)
-    for cycle_id, cat, value in sql.subtotals(uow.session, spec, scheme.id, p):  # type: ignore[arg-type]
-        subs[cycle_id][cat] = value
-    cats = [c.code for c in spec.categories]
     out = [
         OrgResult(
             org=r["org"],
@@ -746,7 +746,7 @@ def results(uow: UnitOfWork, scheme_code: str, period: str) -> Results:
             base=r["base"],
             bonus=r["bonus"],
             penalty=r["penalty"],
-            subtotals={c: subs[r["cycle_id"]].get(c, Decimal("0.00")) for c in cats},
+            subtotals=r["subtotals"],
             grade=grades[r["org"]],
             rank=r["rank"],
             group_size=r["group_size"],
