@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from attrs import define, field
 from sqlalchemy import Select, bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -169,6 +169,21 @@ R = TypeVar("R")
 U = TypeVar("U")
 
 
+def _bad_input(err: BaseException) -> bool:
+    """Whether ``err`` is the database (or its driver) refusing a value handed in."""
+    orig = err.orig if isinstance(err, StatementError) else err
+    if isinstance(orig, UnicodeError | OverflowError) or isinstance(err, DataError):
+        return True
+    if isinstance(err, TypeError | ValueError | ArithmeticError):
+        return True  # an argument of the wrong type (an unhashable code, a sNaN, ...)
+    text = str(orig)
+    return isinstance(err, StatementError) and (
+        isinstance(orig, TypeError | ValueError)
+        or "Error binding parameter" in text
+        or "cannot adapt type" in text
+    )
+
+
 def _database_errors_as_conflicts(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn a write refused by the database (a stale version, a unique key another writer
     took first), wherever it surfaces (an explicit flush or an autoflush before a query),
@@ -194,12 +209,22 @@ def _database_errors_as_conflicts(fn: Callable[P, R]) -> Callable[P, R]:
         except PdcaError:
             raise
         except BaseException as err:
-            # Not a refusal but a failure (a callback that raised, a bug) that may have left
-            # the use case half done: nothing of this unit of work may be committed now.
+            # Not a refusal but a failure (a callback that raised, a bug, a value the
+            # database cannot bind) that may have left the use case half done: nothing of
+            # this unit of work may be committed now.
             uow = args[0]
             if isinstance(uow, UnitOfWork) and uow._session is not None and not uow._failed:
                 uow._failed = f"{type(err).__name__} in {fn.__name__}: {err}"
                 uow._notes = []
+            if _bad_input(err):
+                # A value the checks let through but the database cannot bind or store: text
+                # that is not valid Unicode (a lone surrogate), a number too large for its
+                # column, an object of the wrong type where an id or a value belongs.
+                orig = err.orig if isinstance(err, StatementError) else err
+                msg = str(orig).splitlines()[0] if str(orig) else type(orig).__name__
+                raise ValidationError(
+                    "value", type(orig).__name__, f"cannot be used: {msg}"[:300]
+                ) from err
             raise
 
     return wrapper
