@@ -2,6 +2,7 @@
 
 nox -s tests-sqlite tests-postgres lint typecheck docs   # what CI runs (.ci/run)
 nox -s tests-sqlite -- -k period -x                 # extra args go to pytest
+nox -s tests-postgres -- --long                     # the long reliability variants
 """
 
 from __future__ import annotations

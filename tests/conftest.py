@@ -30,8 +30,25 @@ if BACKEND not in ("sqlite", "postgresql"):
 _counter = itertools.count()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help="run the long variants of the reliability tests (same as PDCA_LONG=1)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The reliability tests (tests/reliability.py) size themselves from PDCA_LONG, read
+    # when they are imported, i.e. after this hook.
+    if config.getoption("--long"):
+        os.environ["PDCA_LONG"] = "1"
+
+
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"pdca test backend: {BACKEND}"
+    long = os.environ.get("PDCA_LONG", "") not in ("", "0")
+    return f"pdca test backend: {BACKEND}" + (" (long reliability variants)" if long else "")
 
 
 class Databases:
