@@ -37,6 +37,10 @@ def decode_text(raw: bytes, source: str) -> tuple[str, str]:
     Returns ``(text, encoding)``. Anything else is refused with the offset of the first
     byte that fits neither.
     """
+    if b"\x00" in raw:  # no text table holds NUL (and PostgreSQL cannot store it)
+        raise ValidationError(
+            "file", source, f"must be UTF-8 or GBK text (NUL byte at offset {raw.index(0)})"
+        )
     try:
         return raw.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError as utf8_error:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from attrs import define, field
 from sqlalchemy import Select, bindparam, func, insert, select, update
-from sqlalchemy.exc import DataError, IntegrityError, StatementError
+from sqlalchemy.exc import DataError, IntegrityError, NotSupportedError, StatementError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -172,10 +172,14 @@ U = TypeVar("U")
 def _bad_input(err: BaseException) -> bool:
     """Whether ``err`` is the database (or its driver) refusing a value handed in."""
     orig = err.orig if isinstance(err, StatementError) else err
-    if isinstance(orig, UnicodeError | OverflowError) or isinstance(err, DataError):
+    if isinstance(orig, UnicodeError | OverflowError) or isinstance(
+        err, DataError | NotSupportedError
+    ):
         return True
     if isinstance(err, TypeError | ValueError | ArithmeticError):
         return True  # an argument of the wrong type (an unhashable code, a sNaN, ...)
+    if getattr(orig, "sqlstate", None) in ("42883", "42804"):
+        return True  # PostgreSQL: no operator for, or a mismatch with, the value's type
     text = str(orig)
     return isinstance(err, StatementError) and (
         isinstance(orig, TypeError | ValueError)
