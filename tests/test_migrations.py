@@ -44,7 +44,7 @@ STANDARD_CHECKS = (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-HEAD = "0004"
+HEAD = "0005"
 EXPECTED_TABLES = {
     "pdca_organization",
     "pdca_scheme",
@@ -228,6 +228,7 @@ def test_migrations_path_holds_env_and_versions() -> None:
         "0002_scoring.py",
         "0003_act.py",
         "0004_permissions.py",
+        "0005_trail.py",
     ]
     package_dir = Path(pdca.__file__).resolve().parent
     if "site-packages" in package_dir.parts:

@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from .trail import register_sqlite_functions
+
 __all__ = ["DEFAULT_URL", "configure_sqlite", "create_pdca_engine", "ensure_sqlite_transaction"]
 
 DEFAULT_URL = "sqlite:///pdca.sqlite3"
@@ -29,6 +31,7 @@ def configure_sqlite(engine: Engine) -> None:
         # Take transaction control away from pysqlite so BEGIN is ours (and SAVEPOINTs work).
         dbapi_connection.isolation_level = None
         cur = dbapi_connection.cursor()
+        register_sqlite_functions(dbapi_connection)  # pdca_sha256, for the trail's trigger
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         if not is_memory:

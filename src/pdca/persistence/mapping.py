@@ -89,6 +89,6 @@ def start_mappers() -> None:
         reg.map_imperatively(m.Rectification, t.rectification)
         reg.map_imperatively(m.Appeal, t.appeal, version_id_col=t.appeal.c.version)
         reg.map_imperatively(m.Publication, t.publication)
-        reg.map_imperatively(m.Event, t.event)
+        reg.map_imperatively(m.Event, t.event, exclude_properties=["seq", "hash"])
         reg.configure()
         _started = True

@@ -7,6 +7,7 @@ import re
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     Date,
     ForeignKey,
@@ -368,7 +369,11 @@ event = Table(
     Column("to_state", STATE, nullable=True),
     Column("reason", Text, nullable=True),
     Column("data", JSON, nullable=True),
+    # The hash chain (pdca.persistence.trail): filled in by the database's trigger.
+    Column("seq", BigInteger, nullable=True),
+    Column("hash", String(64), nullable=True),
     Index("ix_pdca_event_entity", "entity", "entity_id"),
+    Index("ix_pdca_event_seq", "seq", unique=True),
 )
 
 #: Every change the permission policy refused: who tried what on which object, and why.

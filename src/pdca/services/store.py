@@ -16,6 +16,7 @@ from pdca.persistence import migrate
 from pdca.persistence.database import create_pdca_engine
 from pdca.persistence.mapping import start_mappers
 from pdca.persistence.tables import SCHEMA, SCHEMA_ENV
+from pdca.persistence.trail import install_sqlite_functions
 
 from .hooks import Hooks, Notification, Subscription
 from .rollover import RolloverReport
@@ -48,6 +49,8 @@ class Store:
         self._engine = engine
         self._owns_engine = owns_engine
         self.hooks = hooks if hooks is not None else Hooks()
+        if self.engine.dialect.name == "sqlite":
+            install_sqlite_functions(self.engine)  # the trail's trigger calls pdca_sha256
         #: Who may do what (see :mod:`pdca.domain.policy`); replace it to change the rules.
         self.policy: Policy = policy if policy is not None else DefaultPolicy()
         self.sessionmaker = sessionmaker(

@@ -59,6 +59,7 @@ from pdca.errors import (
 )
 from pdca.persistence import tables as t
 from pdca.persistence.database import ensure_sqlite_transaction
+from pdca.persistence.trail import ensure_sqlite_functions
 from pdca.reports import ReportCases
 
 from . import act as _act
@@ -278,6 +279,7 @@ class UnitOfWork(ActCases, ReportCases):
             self._session = host
             conn = host.connection()
             if conn.dialect.name == "sqlite":
+                ensure_sqlite_functions(conn)
                 ensure_sqlite_transaction(conn)
             self._savepoint = host.begin_nested()
         else:
