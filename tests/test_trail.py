@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
 import threading
 from pathlib import Path
@@ -253,7 +254,7 @@ def test_existing_events_are_chained_by_the_migration(empty_db_url: str) -> None
                     else "2024-12-31T16:00:00Z",
                     "actor": f"旧系统{k}",
                     "k": k,
-                    "data": '{"code": "B%d"}' % k,
+                    "data": f'{{"code": "B{k}"}}',
                 },
             )
     pdca.upgrade(engine)
@@ -281,3 +282,37 @@ def test_the_trail_needs_no_set_up_on_a_hosts_sqlite_engine(tmp_path: Path) -> N
     with engine.connect() as conn:
         assert verify_chain(conn).intact
     engine.dispose()
+
+
+def test_audit_verify_prints_the_head_and_checks_an_anchor(
+    store: pdca.Store, clock: pdca.FixedClock, db_url: str
+) -> None:
+    from click.testing import CliRunner
+
+    from pdca.cli import cli
+
+    env = {"LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "LANGUAGE": ""}
+    build_year(store, clock, 2025, 2)
+
+    def verify(*args: str) -> Any:
+        return CliRunner().invoke(cli, ["--db", db_url, "audit", "verify", *args], env=env)
+
+    first = verify("--json")
+    assert first.exit_code == 0, first.output
+    head = json.loads(first.output)["head"]
+    assert head["seq"] == chain(store).head_seq
+    anchor = f"{head['seq']}:{head['hash']}"
+    assert verify("--anchor", anchor).exit_code == 0
+    assert anchor in verify().output  # the text report prints the head to record
+    # Someone removes the newest event (the next year's scheme) and nothing else: the chain
+    # alone is still consistent, the anchor is not.
+    with store.engine.begin() as conn:
+        _unguarded(conn)
+        conn.execute(sa.text("DELETE FROM pdca_event WHERE seq = :s"), {"s": head["seq"]})
+    assert verify().exit_code == 0
+    anchored = verify("--anchor", anchor, "--json")
+    assert anchored.exit_code == 1
+    assert "newest events were deleted" in anchored.output
+    bad = verify("--anchor", "12:xyz")
+    assert bad.exit_code == 2
+    assert "SEQ:HASH" in bad.output

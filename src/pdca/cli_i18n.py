@@ -137,6 +137,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "事件记录有 {n} 个问题：",
     ),
     "audit_more": ("… and {n} more", "……另有 {n} 个"),
+    "audit_head": (
+        "chain head: {seq}:{hash} (record it; check against it with --anchor)",
+        "哈希链末端：{seq}:{hash}（请另行留存，日后用 --anchor 核对）",
+    ),
 }
 
 

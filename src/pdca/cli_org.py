@@ -20,6 +20,7 @@ verify``: the trail has problems); 2 bad usage.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -490,22 +491,44 @@ def audit() -> None:
     """The event trail: check that it is intact."""
 
 
+def _anchor(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    seq, sep, digest = value.partition(":")
+    if not (sep and seq.isdigit() and re.fullmatch(r"[0-9a-f]{64}", digest)):
+        raise click.BadParameter(
+            f"{value!r}: expected SEQ:HASH, the head printed by an earlier audit verify "
+            "(a number, a colon, 64 hex digits)"
+        )
+    return (int(seq), digest)
+
+
 @audit.command("verify")
+@click.option(
+    "--anchor",
+    metavar="SEQ:HASH",
+    callback=_anchor,
+    help="A chain head recorded earlier (printed by audit verify): the trail must still "
+    "hold it, which also catches a deletion of the newest events.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
-def audit_verify(obj: Context, as_json: bool) -> None:
-    """Check the event trail against the current state: every cycle's, finding's and
-    appeal's events form a path on its lifecycle ending in its current state and agree
-    with its version; one object's events never go back in time; no event names a missing
-    object. Exit 1 listing the problems if any."""
+def audit_verify(obj: Context, anchor: tuple[int, str] | None, as_json: bool) -> None:
+    """Check the event trail: the hash chain is unbroken (no event edited, deleted,
+    reordered or forged); every cycle's, finding's and appeal's events form a path on its
+    lifecycle ending in its current state and agree with its version; one object's events
+    never go back in time; no event names a missing object. Prints the chain's head (record
+    it elsewhere, pass it back with --anchor). Exit 1 listing the problems if any."""
     from pdca.services.audit import verify_trail
 
     with _errors(), obj.store() as store:
-        report = verify_trail(store)
+        report = verify_trail(store, anchor=anchor)
     if as_json:
         _echo_json(report.as_dict())
     elif report.intact:
         click.echo(t("audit_intact", events=report.events, entities=report.entities))
+        if report.head is not None:
+            click.echo(t("audit_head", seq=report.head[0], hash=report.head[1]))
     else:
         click.echo(t("audit_broken", n=len(report.problems) + report.more))
         for p in report.problems:

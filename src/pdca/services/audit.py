@@ -83,6 +83,9 @@ class AuditReport:
     checks: tuple[str, ...]
     problems: tuple[AuditProblem, ...] = field(default=())
     more: int = 0  # problems found beyond those listed
+    #: The hash chain's newest event ``(seq, hash)``: record it outside the database and
+    #: pass it back as ``anchor`` to catch a deletion of the newest events.
+    head: tuple[int, str] | None = None
 
     @property
     def intact(self) -> bool:
@@ -96,6 +99,7 @@ class AuditReport:
             "checks": list(self.checks),
             "problems": [p.as_dict() for p in self.problems],
             "more": self.more,
+            "head": None if self.head is None else {"seq": self.head[0], "hash": self.head[1]},
         }
 
 
@@ -336,11 +340,14 @@ def _chain_available() -> bool:
     return True
 
 
-def check_chain(conn: Connection, stats: dict[str, int]) -> Iterator[AuditProblem]:
+def check_chain(
+    conn: Connection, stats: dict[str, Any], anchor: tuple[int, str] | None = None
+) -> Iterator[AuditProblem]:
     """The hash chain over the events (:func:`pdca.persistence.trail.verify_chain`)."""
     from pdca.persistence.trail import verify_chain
 
-    report = verify_chain(conn, limit=MAX_PROBLEMS)
+    report = verify_chain(conn, anchor=anchor, limit=MAX_PROBLEMS)
+    stats["head"] = (report.head_seq, report.head_hash)
     for message in report.problems:
         yield AuditProblem("chain", str(message))
 
@@ -348,14 +355,16 @@ def check_chain(conn: Connection, stats: dict[str, int]) -> Iterator[AuditProble
 Check = Callable[[Connection, dict[str, int]], Iterator[AuditProblem]]
 
 
-def _checks(max_skew: dt.timedelta | None) -> list[tuple[str, Check]]:
+def _checks(
+    max_skew: dt.timedelta | None, anchor: tuple[int, str] | None = None
+) -> list[tuple[str, Check]]:
     checks: list[tuple[str, Check]] = [
         ("paths", check_paths),
         ("order", lambda conn, stats: check_order(conn, stats, max_skew)),
         ("references", check_references),
     ]
     if _chain_available():
-        checks.append(("chain", check_chain))
+        checks.append(("chain", lambda conn, stats: check_chain(conn, stats, anchor)))
     return checks
 
 
@@ -369,18 +378,21 @@ def verify_trail(
     *,
     max_skew: dt.timedelta | None = None,
     only: Sequence[str] | None = None,
+    anchor: tuple[int, str] | None = None,
 ) -> AuditReport:
     """Check the event trail against the current state; see the module's docstring.
 
     ``only`` restricts the run to some of :data:`CHECKS` (``versions`` comes with
-    ``paths``). Reads in one transaction; writes nothing.
+    ``paths``). ``anchor`` is a ``(seq, hash)`` head recorded earlier (see
+    :attr:`AuditReport.head`): the chain must still hold it. Reads in one transaction;
+    writes nothing.
     """
-    stats = {"events": 0, "entities": 0, "state_events": 0}
+    stats: dict[str, Any] = {"events": 0, "entities": 0, "state_events": 0}
     problems: list[AuditProblem] = []
     more = 0
     ran: list[str] = []
     with store.engine.connect() as conn, conn.begin():
-        for name, check in _checks(max_skew):
+        for name, check in _checks(max_skew, anchor):
             if only is not None and name not in only:
                 continue
             ran.append(name)
@@ -400,4 +412,5 @@ def verify_trail(
         checks=tuple(ran),
         problems=tuple(problems),
         more=more,
+        head=stats.get("head"),
     )
