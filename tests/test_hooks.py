@@ -125,3 +125,27 @@ def test_advance_many_notifies_each_cycle_it_moved(
         ("B000", "doing", "checking"),
         ("B002", "doing", "checking"),
     ]
+
+
+def test_a_score_import_notifies_each_entry_after_commit(
+    store: pdca.Store, clock: pdca.FixedClock, tmp_path: Any
+) -> None:
+    from pdca.io.score_files import import_scores
+
+    build_year(store, clock, 2025, 2, doing=frozenset({0, 1}))
+    sheet = tmp_path / "scores.csv"
+    sheet.write_text(
+        "org,period,item,checkpoint,method,assessor,value\n"
+        "B000,2025,I1,year-end,panel,考评组,8\n"
+        "B001,2025,I2,year-end,panel,考评组,9\n",
+        encoding="utf-8",
+    )
+    heard = listen(store)
+    with store.unit_of_work(pdca.Actor("考核办", role="assessor")) as uow:
+        import_scores(uow, sheet)
+        assert heard == []
+    assert [(n, d["org"], d["item"], d["points"]) for n, d in heard] == [
+        ("score.entered", "B000", "I1", "8"),
+        ("score.entered", "B001", "I2", "9"),
+    ]
+    assert all(d["score_id"] > 0 and d["cycle_id"] > 0 for _, d in heard)

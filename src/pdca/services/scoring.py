@@ -632,6 +632,9 @@ def enter_scores(uow: UnitOfWork, entries: Sequence[ScoreEntry]) -> tuple[int, i
         )
     for i in range(0, len(events), chunk_size):
         s.execute(insert(t.event), events[i : i + chunk_size])
+    if uow.store.hooks.wants("score.entered"):  # heard after the commit, one per entry
+        for k, e in last.items():
+            uow._notify("score.entered", {"cycle_id": k[0], **e.event, "score_id": ids[k]})
     return len(new_rows), len(updates)
 
 
