@@ -316,3 +316,57 @@ def test_audit_verify_prints_the_head_and_checks_an_anchor(
     bad = verify("--anchor", "12:xyz")
     assert bad.exit_code == 2
     assert "SEQ:HASH" in bad.output
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="PostgreSQL's deadlock detector")
+def test_a_deadlock_over_the_chain_is_a_concurrency_conflict(
+    store: pdca.Store, clock: pdca.FixedClock
+) -> None:
+    """Appenders wait for the chain's lock: a writer holding it that then waits for a row
+    the pdca unit of work holds is a deadlock; the side PostgreSQL aborts gets a
+    ConcurrencyConflict, not a raw driver error."""
+    import time
+
+    build_year(store, clock, 2025, 1, doing=frozenset({0}))
+    with store.unit_of_work(SYSTEM) as uow:
+        cycle_id = uow.cycle("B000", "2025").id
+    other = store.engine.connect()
+    other.begin()
+    other.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('public.pdca_event_chain'))")
+    outcome: list[BaseException | None] = []
+
+    def pdca_writer() -> None:
+        try:
+            with store.unit_of_work(SYSTEM) as uow:
+                uow.begin_check("B000", "2025")
+                uow.flush()  # UPDATE the cycle (row lock), INSERT its event: waits for the chain
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    th = threading.Thread(target=pdca_writer)
+    th.start()
+    waiting = 0
+    with store.engine.connect() as probe:  # its own transactions: fresh statistics
+        for _ in range(200):  # until pdca's writer waits for the chain's lock
+            probe.rollback()
+            waiting = probe.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND wait_event = 'advisory'"
+            ).scalar_one()
+            if waiting:
+                break
+            time.sleep(0.05)
+    assert waiting
+    try:  # now wait for the cycle's row: a deadlock, detected by the writer waiting longest
+        other.exec_driver_sql(f"SELECT id FROM pdca_cycle WHERE id = {cycle_id} FOR UPDATE")
+    finally:
+        other.rollback()
+        other.close()
+    th.join(timeout=60)
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], pdca.ConcurrencyConflict), outcome
+    assert "deadlock" in str(outcome[0])
+    with store.unit_of_work(SYSTEM) as uow:
+        assert uow.cycle("B000", "2025").state == "doing"
+    assert chain(store).intact

@@ -189,6 +189,19 @@ def _bad_input(err: BaseException) -> bool:
     )
 
 
+#: PostgreSQL aborting a transaction that lost a race: a deadlock, a serialization failure.
+_LOST_RACE = ("40P01", "40001")
+_LOST_RACE_REASON = (
+    "the database aborted this transaction to break a deadlock or a serialization failure "
+    "with another writer (try again)"
+)
+
+
+def _lost_race(err: BaseException) -> bool:
+    orig = err.orig if isinstance(err, StatementError) else err
+    return getattr(orig, "sqlstate", None) in _LOST_RACE
+
+
 def _database_errors_as_conflicts(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn a write refused by the database (a stale version, a unique key another writer
     took first), wherever it surfaces (an explicit flush or an autoflush before a query),
@@ -221,6 +234,12 @@ def _database_errors_as_conflicts(fn: Callable[P, R]) -> Callable[P, R]:
             if isinstance(uow, UnitOfWork) and uow._session is not None and not uow._failed:
                 uow._failed = f"{type(err).__name__} in {fn.__name__}: {err}"
                 uow._notes = []
+            if _lost_race(err):
+                if isinstance(uow, UnitOfWork) and uow._session is not None:
+                    uow._rollback()
+                raise ConcurrencyConflict(
+                    f"{_LOST_RACE_REASON}; nothing in this unit of work was written"
+                ) from err
             if _bad_input(err):
                 # A value the checks let through but the database cannot bind or store: text
                 # that is not valid Unicode (a lone surrogate), a number too large for its
@@ -325,8 +344,12 @@ class UnitOfWork(ActCases, ReportCases):
                         f"the database refused the write (another writer got there first?): "
                         f"{err.orig}"
                     ) from err
-                except BaseException:
+                except BaseException as err:
                     self._rollback()
+                    if _lost_race(err):
+                        raise ConcurrencyConflict(
+                            f"{_LOST_RACE_REASON}; nothing in this unit of work was written"
+                        ) from err
                     raise
             else:
                 self._rollback()
