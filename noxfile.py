@@ -87,7 +87,7 @@ def docs(session: nox.Session) -> None:
     The API reference is generated from the docstrings in src/ (mkdocstrings). The code
     examples in the docs are run by the test suite (tests/test_docs.py), not here.
     """
-    # ruff: mkdocstrings formats the signatures with it.
+    # mkdocstrings formats the signatures with ruff when it is installed.
     session.install("mkdocs>=1.6", "mkdocstrings[python]>=0.26", "ruff")
     session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / ".nox" / "site"))
 
