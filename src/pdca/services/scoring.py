@@ -484,6 +484,25 @@ def enter_score(
         existing.raw, existing.points, existing.hits = e.raw, e.points, e.hits
         existing.comment = e.comment
         existing.entered_at = uow.clock.now()
+        if not uow.session.is_modified(existing):
+            # The same value again: nothing for the ORM to write, so nothing would check
+            # that the row is still the one read. Move its version anyway: if another
+            # writer changed it since, this entry conflicts instead of being recorded over
+            # a value it never saw (a lost update).
+            sc = t.score
+            res = uow.session.execute(
+                update(sc)
+                .where(sc.c.id == existing.id, sc.c.version == existing.version)
+                .values(version=sc.c.version + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if res.rowcount != 1:  # type: ignore[attr-defined]
+                uow._fail("another writer changed this score since it was loaded")
+                raise ConcurrencyConflict(
+                    "another writer changed this score since it was loaded (reload it and "
+                    "try again); nothing in this unit of work was written"
+                )
+            uow.session.expire(existing, ["version"])
         uow.flush()
         uow._log("score", existing.id, "change", data={**e.event, "from": before})
         return existing
