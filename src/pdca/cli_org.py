@@ -19,7 +19,6 @@ verify``: the trail has problems); 2 bad usage.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.table import Table
 
+from pdca.cli_act import _echo_json, _subgroup
 from pdca.cli_i18n import t
 from pdca.domain.lifecycle import CYCLE, CYCLE_ROUND
 from pdca.domain.model import CycleState
@@ -67,19 +67,6 @@ def _console() -> Any:
     from pdca.cli import _console as console
 
     return console()
-
-
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-
-
-def _subgroup(group: click.Group, name: str, help_text: str) -> click.Group:
-    existing = group.commands.get(name)
-    if isinstance(existing, click.Group):
-        return existing
-    sub = click.Group(name, help=help_text)
-    group.add_command(sub)
-    return sub
 
 
 # ---------------------------------------------------------------------------- org
