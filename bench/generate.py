@@ -41,6 +41,7 @@ from sqlalchemy.pool import NullPool
 import pdca
 from pdca.persistence import tables as t
 from pdca.persistence.database import create_pdca_engine
+from pdca.persistence.results import refresh_totals
 
 SEED = 20250106
 ROOT_CODE = "SW"
@@ -410,7 +411,10 @@ def _scores(conn: sa.Connection, lay: Layout, rng: random.Random, scheme_id: int
                     "version": 1,
                 }
 
-    return _insert(conn, t.score, rows())
+    written = _insert(conn, t.score, rows())
+    # The sums pdca keeps per cycle for the results, as its own writes keep them.
+    refresh_totals(conn, range(1, lay.n + 1))
+    return written
 
 
 def generate(url: str, n: int, kind: str) -> dict[str, Any]:

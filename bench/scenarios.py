@@ -639,8 +639,11 @@ def _score_fingerprint(url: str) -> dict[str, Any]:
         e = conn.exec_driver_sql(
             "SELECT COUNT(*) FROM pdca_event WHERE entity = 'score' AND action = 'enter'"
         ).scalar()
+        totals = conn.exec_driver_sql(
+            "SELECT COUNT(*), SUM(base), SUM(cycle_id * base) FROM pdca_cycle_total"
+        ).one()
     engine.dispose()
-    return {"scores": tuple(map(str, s)), "events": str(e)}
+    return {"scores": tuple(map(str, s)), "events": str(e), "totals": tuple(map(str, totals))}
 
 
 __all__ = [

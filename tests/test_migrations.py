@@ -44,7 +44,7 @@ STANDARD_CHECKS = (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-HEAD = "0005"
+HEAD = "0006"
 EXPECTED_TABLES = {
     "pdca_organization",
     "pdca_scheme",
@@ -66,6 +66,7 @@ EXPECTED_TABLES = {
     "pdca_finding",
     "pdca_event",
     "pdca_denial",
+    "pdca_cycle_total",
 }
 
 
@@ -229,6 +230,7 @@ def test_migrations_path_holds_env_and_versions() -> None:
         "0003_act.py",
         "0004_permissions.py",
         "0005_trail.py",
+        "0006_cycle_totals.py",
     ]
     package_dir = Path(pdca.__file__).resolve().parent
     if "site-packages" in package_dir.parts:

@@ -202,6 +202,7 @@ def _populate(engine: sa.Engine, rnd: int, rows: dict[str, dict[Any, dict[str, A
                 for col in table.columns:
                     if _skip(table.name, col) or (
                         col.primary_key
+                        and not col.foreign_keys  # a key that is a reference is given
                         and col.autoincrement is not False
                         and len(pk) == 1
                         and isinstance(col.type, sa.Integer)

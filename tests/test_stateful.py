@@ -403,6 +403,7 @@ class PdcaMachine(RuleBasedStateMachine):
             (t.record, ("id", "quantity")),
             (t.finding, ("id", "state", "version")),
             (t.target, ("id", "title", "first_responsible")),
+            (t.cycle_total, ("base", "bonus", "penalty", "veto_hits", "subtotals")),
         ):
             q = sa.select(table.c.cycle_id, *(table.c[x] for x in cols)).where(
                 table.c.cycle_id.in_(ids)

@@ -9,6 +9,8 @@ numbers in both databases; ``(2a + b) / (2b)`` is a / b rounded half-up.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -17,11 +19,14 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    Text,
     and_,
     case,
     cast,
+    delete,
     false,
     func,
+    insert,
     literal,
     select,
     type_coerce,
@@ -34,7 +39,7 @@ from pdca.domain.scoring import ACCUMULATING_RULES
 
 from . import tables as t
 
-__all__ = ["item_scores", "subtotals", "totals"]
+__all__ = ["item_scores", "refresh_totals", "subtotals", "totals"]
 
 S4 = 10_000
 S2 = 100
@@ -62,9 +67,26 @@ def _scheme_cycles(scheme_id: int, period: str) -> Any:
     )
 
 
-def _item_scores(spec: SchemeSpec, scheme_id: int, period: str) -> Any:
-    """(cycle_id, item_id, score × 100, hits) for every scored or counted item."""
-    cycles = _scheme_cycles(scheme_id, period)
+def _item_scores(
+    spec: SchemeSpec | Sequence[str],
+    scheme_id: int,
+    period: str | None,
+    *,
+    cycle_ids: Sequence[int] | None = None,
+) -> Any:
+    """(cycle_id, item_id, score × 100, hits) for every scored or counted item of the
+    scheme's cycles of ``period`` (or of the scheme's cycles among ``cycle_ids``).
+    ``spec`` may be just the scheme's ``drop_extremes`` methods: nothing else of it is
+    needed."""
+    if cycle_ids is not None:
+        cycles = (
+            select(t.cycle.c.id.label("cycle_id"))
+            .where(t.cycle.c.scheme_id == scheme_id, t.cycle.c.id.in_(list(cycle_ids)))
+            .cte("scope_cycles")
+        )
+    else:
+        assert period is not None
+        cycles = _scheme_cycles(scheme_id, period)
     sc = t.score
     entries = (
         select(
@@ -82,7 +104,7 @@ def _item_scores(spec: SchemeSpec, scheme_id: int, period: str) -> Any:
         .group_by(sc.c.cycle_id, sc.c.item_id, sc.c.checkpoint_id, sc.c.method)
         .cte("entries")
     )
-    drop = list(spec.drop_extremes)
+    drop = list(spec.drop_extremes if isinstance(spec, SchemeSpec) else spec)
     dropping = and_(entries.c.method.in_(drop), entries.c.n >= 3) if drop else false()
     mean = case(
         (dropping, _half_up(entries.c.s - entries.c.hi - entries.c.lo, entries.c.n - 2)),
@@ -171,46 +193,103 @@ def subtotals(
     return [(c, code, Decimal(s).scaleb(-2)) for c, code, s in conn.execute(q).all()]
 
 
-def totals_query(spec: SchemeSpec, scheme_id: int, period: str) -> Select[Any]:
-    """One row per cycle of the scheme and period: organization, base, bonus, penalty,
-    veto hits, total (all × 100), rank in the peer group and, as ``sub_0``, ``sub_1``, …,
-    the sub-total of each of the scheme's categories (in ``spec.categories`` order): the item
-    scores are computed once for all of them."""
-    scores = _item_scores(spec, scheme_id, period)
+#: Cycles recomputed per statement by :func:`refresh_totals`.
+REFRESH_CHUNK = 1000
+
+
+def _per_cycle(categories: Sequence[tuple[int, str]], scores: Any, dialect: str) -> Select[Any]:
+    """One row per cycle of ``scores``: the raw sums :data:`tables.cycle_total` keeps."""
     it = t.item
-    cat = t.scheme_category
     base_item = it.c.rule.in_(BASE_RULES)
-    subs = [
-        _big(
-            func.sum(case((and_(base_item, cat.c.code == c.code), scores.c.score), else_=0))
-        ).label(f"sub_{k}")
-        for k, c in enumerate(spec.categories)
-    ]
-    per_cycle = (
+    pairs: list[Any] = []
+    for cat_id, code in categories:
+        in_cat = and_(base_item, it.c.category_id == cat_id)
+        pairs.append(literal(code))
+        pairs.append(_big(func.sum(case((in_cat, scores.c.score), else_=0))))
+    if dialect == "postgresql":
+        subs: ColumnElement[Any] = cast(func.json_build_object(*pairs), Text)
+    else:
+        subs = func.json_object(*pairs)
+    return (
         select(
             scores.c.cycle_id,
-            _big(func.sum(case((it.c.rule.in_(BASE_RULES), scores.c.score), else_=0))).label(
-                "base"
-            ),
+            _big(func.sum(case((base_item, scores.c.score), else_=0))).label("base"),
             _big(func.sum(case((it.c.rule == "bonus", scores.c.score), else_=0))).label("bonus"),
             _big(func.sum(case((it.c.rule == "penalty", scores.c.score), else_=0))).label(
                 "penalty"
             ),
-            _big(func.sum(case((and_(it.c.rule == "veto", scores.c.hits > 0), 1), else_=0))).label(
+            func.sum(case((and_(it.c.rule == "veto", scores.c.hits > 0), 1), else_=0)).label(
                 "veto_hits"
             ),
-            *subs,
+            subs.label("subtotals"),
         )
         .join(it, it.c.id == scores.c.item_id)
-        .join(cat, cat.c.id == it.c.category_id)
         .group_by(scores.c.cycle_id)
-        .cte("per_cycle")
     )
+
+
+def _scheme_facts(conn: Connection, scheme_id: int) -> tuple[list[str], list[tuple[int, str]]]:
+    """A scheme's drop_extremes methods and its categories (id, code) in order."""
+    definition = conn.execute(
+        select(t.scheme.c.definition).where(t.scheme.c.id == scheme_id)
+    ).scalar_one()
+    drop = [str(m) for m in (definition or {}).get("drop_extremes", [])]
+    cats = [
+        (int(cid), str(code))
+        for cid, code in conn.execute(
+            select(t.scheme_category.c.id, t.scheme_category.c.code)
+            .where(t.scheme_category.c.scheme_id == scheme_id)
+            .order_by(t.scheme_category.c.position, t.scheme_category.c.id)
+        ).all()
+    ]
+    return drop, cats
+
+
+def refresh_totals(conn: Connection | Session, cycle_ids: Iterable[int]) -> None:
+    """Recompute the stored sums (:data:`tables.cycle_total`) of these cycles from their
+    scores and records, in the caller's transaction. Every write that changes a score or
+    a record calls it; the results read the sums instead of every score.
+
+    On PostgreSQL the cycles' rows are locked first (``FOR UPDATE``, in id order), so two
+    transactions entering scores of one cycle recompute one after the other, the second
+    seeing what the first committed."""
+    c = conn.connection() if isinstance(conn, Session) else conn
+    ids = sorted({int(x) for x in cycle_ids})
+    dialect = c.dialect.name
+    schemes: dict[int, tuple[list[str], list[tuple[int, str]]]] = {}
+    ct = t.cycle_total
+    columns = ["cycle_id", "base", "bonus", "penalty", "veto_hits", "subtotals"]
+    for i in range(0, len(ids), REFRESH_CHUNK):
+        chunk = ids[i : i + REFRESH_CHUNK]
+        q = select(t.cycle.c.id, t.cycle.c.scheme_id).where(t.cycle.c.id.in_(chunk))
+        if dialect == "postgresql":
+            q = q.order_by(t.cycle.c.id).with_for_update()
+        by_scheme: dict[int, list[int]] = {}
+        for cid, sid in c.execute(q).all():
+            if sid is not None:
+                by_scheme.setdefault(int(sid), []).append(int(cid))
+        c.execute(delete(ct).where(ct.c.cycle_id.in_(chunk)))
+        for sid, cids in sorted(by_scheme.items()):
+            if sid not in schemes:
+                schemes[sid] = _scheme_facts(c, sid)
+            drop, cats = schemes[sid]
+            scores = _item_scores(drop, sid, None, cycle_ids=cids)
+            c.execute(insert(ct).from_select(columns, _per_cycle(cats, scores, dialect)))
+
+
+def totals_query(spec: SchemeSpec, scheme_id: int, period: str) -> Select[Any]:
+    """One row per cycle of the scheme and period, by peer group, best total first, then
+    organization code: organization, base, bonus, penalty, veto hits, total (all × 100) and
+    the sub-totals as stored (a JSON object, or None for a cycle without any score). Read
+    from the sums
+    :func:`refresh_totals` keeps, so the cost grows with the organizations, not the
+    scores."""
+    ct = t.cycle_total
     cyc = t.cycle
     org = t.organization
-    base: ColumnElement[Any] = func.coalesce(per_cycle.c.base, 0)
-    bonus: ColumnElement[Any] = func.coalesce(per_cycle.c.bonus, 0)
-    penalty: ColumnElement[Any] = func.coalesce(per_cycle.c.penalty, 0)
+    base: ColumnElement[Any] = func.coalesce(ct.c.base, 0)
+    bonus: ColumnElement[Any] = func.coalesce(ct.c.bonus, 0)
+    penalty: ColumnElement[Any] = func.coalesce(ct.c.penalty, 0)
     if spec.bonus_cap is not None:
         cap = int(spec.bonus_cap * S2)
         bonus = case((bonus > cap, cap), else_=bonus)
@@ -226,7 +305,7 @@ def totals_query(spec: SchemeSpec, scheme_id: int, period: str) -> Select[Any]:
     raw_total = _big(base + bonus - penalty)
     total = case((raw_total < lo, lo), (raw_total > hi, hi), else_=raw_total)
     group = func.coalesce(org.c.peer_group, "")
-    inner = (
+    return (
         select(
             cyc.c.id.label("cycle_id"),
             org.c.id.label("org_id"),
@@ -236,25 +315,65 @@ def totals_query(spec: SchemeSpec, scheme_id: int, period: str) -> Select[Any]:
             _big(base).label("base"),
             _big(bonus).label("bonus"),
             _big(penalty).label("penalty"),
-            _big(func.coalesce(per_cycle.c.veto_hits, 0)).label("veto_hits"),
+            _big(func.coalesce(ct.c.veto_hits, 0)).label("veto_hits"),
             _big(total).label("total"),
-            *(
-                _big(func.coalesce(per_cycle.c[f"sub_{k}"], 0)).label(f"sub_{k}")
-                for k in range(len(spec.categories))
-            ),
+            ct.c.subtotals.label("subtotals"),
         )
         .join(org, org.c.id == cyc.c.org_id)
-        .outerjoin(per_cycle, per_cycle.c.cycle_id == cyc.c.id)
+        .outerjoin(ct, ct.c.cycle_id == cyc.c.id)
         .where(cyc.c.scheme_id == scheme_id, cyc.c.period == period)
-        .subquery("totals")
+        .order_by(group, total.desc(), org.c.code)
     )
-    return select(
-        inner,
-        func.rank()
-        .over(partition_by=inner.c.peer_group, order_by=inner.c.total.desc())
-        .label("rank"),
-        func.count().over(partition_by=inner.c.peer_group).label("group_size"),
-    ).order_by(inner.c.peer_group, inner.c.total.desc(), inner.c.org)
+
+
+class _Amounts:
+    """Scaled integers (× 100) as Decimals, one object per value: amounts repeat across
+    thousands of organizations and Decimals are immutable."""
+
+    def __init__(self) -> None:
+        self.memo: dict[Any, Decimal] = {}
+
+    def __call__(self, x: Any) -> Decimal:
+        d = self.memo.get(x)
+        if d is None:
+            d = self.memo[x] = Decimal(int(x)).scaleb(-2)
+        return d
+
+    def subtotals(self, stored: str | None, codes: Sequence[str]) -> dict[str, Decimal]:
+        """The stored JSON sub-totals as category code → Decimal, every category present."""
+        values = json.loads(stored) if stored else {}
+        return {code: self(values.get(code, 0)) for code in codes}
+
+
+def totals_rows(
+    conn: Connection | Session, spec: SchemeSpec, scheme_id: int, period: str
+) -> tuple[list[tuple[Any, ...]], _Amounts]:
+    """The rows of :func:`totals_query` (amounts as scaled integers, sub-totals as stored)
+    followed by the rank in the peer group and the group's size, and the converter to
+    Decimals; :func:`totals` for dicts.
+
+    The rank is standard competition ranking (1, 2, 2, 4), counted here over rows the
+    database sorted by peer group and total: the same as ``RANK() OVER (PARTITION BY
+    peer_group ORDER BY total DESC)`` without a second sort of every row."""
+    rows = [tuple(r) for r in conn.execute(totals_query(spec, scheme_id, period))]
+    out: list[tuple[Any, ...]] = []
+    append = out.append
+    groups = [r[4] for r in rows]
+    start, n = 0, len(rows)
+    while start < n:
+        group = groups[start]
+        end = start + 1
+        while end < n and groups[end] == group:
+            end += 1
+        size = end - start
+        rank, last = 0, None
+        for k in range(start, end):
+            r = rows[k]
+            if r[9] != last:
+                rank, last = k - start + 1, r[9]
+            append((*r, rank, size))
+        start = end
+    return out, _Amounts()
 
 
 def totals(
@@ -262,16 +381,37 @@ def totals(
 ) -> list[dict[str, Any]]:
     """The rows of :func:`totals_query` as dicts with Decimal amounts; ``subtotals`` maps
     each category code to its sub-total."""
-    rows = conn.execute(totals_query(spec, scheme_id, period)).mappings().all()
-    codes = [(f"sub_{k}", c.code) for k, c in enumerate(spec.categories)]
-    out = []
-    for r in rows:
-        d = dict(r)
-        d["subtotals"] = {code: Decimal(int(d.pop(k))).scaleb(-2) for k, code in codes}
-        for k in ("base", "bonus", "penalty", "total"):
-            d[k] = Decimal(int(d[k])).scaleb(-2)
-        d["veto_hits"] = int(d["veto_hits"])
-        d["rank"] = int(d["rank"])
-        d["group_size"] = int(d["group_size"])
-        out.append(d)
-    return out
+    codes = [c.code for c in spec.categories]
+    rows, dec = totals_rows(conn, spec, scheme_id, period)
+    return [
+        {
+            "cycle_id": cycle_id,
+            "org_id": org_id,
+            "org": org,
+            "name": name,
+            "peer_group": group,
+            "base": dec(base),
+            "bonus": dec(bonus),
+            "penalty": dec(penalty),
+            "veto_hits": int(veto_hits),
+            "total": dec(total),
+            "subtotals": dec.subtotals(subs, codes),
+            "rank": int(rank),
+            "group_size": int(size),
+        }
+        for (
+            cycle_id,
+            org_id,
+            org,
+            name,
+            group,
+            base,
+            bonus,
+            penalty,
+            veto_hits,
+            total,
+            subs,
+            rank,
+            size,
+        ) in rows
+    ]

@@ -272,6 +272,22 @@ score = Table(
     ),
 )
 
+# Each cycle's sums as the results need them, kept current by every write that changes a
+# score or a record (pdca.persistence.results.refresh_totals), so the year's ranking reads
+# one row per organization instead of every score. Raw sums × 100, before the scheme's caps
+# and bounds; ``subtotals`` is a JSON object: category code → sub-total of base items × 100.
+# A cycle without any score has no row (its sums are 0).
+cycle_total = Table(
+    "pdca_cycle_total",
+    metadata,
+    Column("cycle_id", ID, ForeignKey("pdca_cycle.id"), primary_key=True, autoincrement=False),
+    Column("base", BigInteger, nullable=False),
+    Column("bonus", BigInteger, nullable=False),
+    Column("penalty", BigInteger, nullable=False),
+    Column("veto_hits", Integer, nullable=False),
+    Column("subtotals", Text, nullable=False),
+)
+
 rectification = Table(
     "pdca_rectification",
     metadata,

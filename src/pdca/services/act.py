@@ -70,6 +70,7 @@ from pdca.domain.policy import Resource
 from pdca.domain.scoring import convert
 from pdca.errors import NotFound, ValidationError
 from pdca.persistence import tables as t
+from pdca.persistence.results import refresh_totals
 
 from . import validate as v
 
@@ -684,6 +685,7 @@ def decide_appeal(
         before = {"raw": score.raw, "points": score.points, "hits": score.hits}
         score.raw, score.points, score.hits = raw, points, hits
         uow.flush()
+        refresh_totals(uow.session, [score.cycle_id])
         uow._log(
             "score",
             score.id,

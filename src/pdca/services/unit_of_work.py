@@ -59,6 +59,7 @@ from pdca.errors import (
 )
 from pdca.persistence import tables as t
 from pdca.persistence.database import ensure_sqlite_transaction
+from pdca.persistence.results import refresh_totals
 from pdca.persistence.trail import ensure_sqlite_functions
 from pdca.reports import ReportCases
 
@@ -1494,6 +1495,9 @@ class UnitOfWork(ActCases, ReportCases):
         )
         self.session.add(rec)
         self.flush()
+        if cyc.scheme_id is not None:  # count items score from records
+            assert cyc.id is not None
+            refresh_totals(self.session, [cyc.id])
         self._log(
             "record",
             rec.id,
