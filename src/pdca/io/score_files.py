@@ -25,12 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from attrs import frozen
 
 from pdca.errors import ConcurrencyConflict, PdcaError, ValidationError
 
-from .tables import Row, read_rows
+from .tables import read_records
 
 __all__ = ["SCORE_COLUMNS", "ImportRefused", "ScoreImport", "import_scores"]
 
@@ -65,8 +66,9 @@ SCORE_COLUMNS = {
     "意见": "comment",
 }
 REQUIRED = ("org", "period", "item", "checkpoint", "method", "assessor", "value")
+FIELDS = (*REQUIRED, "assessor_org", "comment")  # as a row's values come (read_records)
 MAX_REPORTED = 50
-CHUNK = 5000  # rows checked and written together
+CHUNK = 10_000  # rows checked and written together
 
 
 class ImportRefused(ValidationError):
@@ -114,34 +116,43 @@ def import_scores(
     rows = 0
     checker = ScoreChecker(uow)
     entered = replaced = 0
-    chunk: list[Row] = []
+    chunk: list[tuple[int, tuple[Any, ...]]] = []
 
-    def check_chunk(rows_: list[Row]) -> None:
+    def check_chunk(rows_: list[tuple[int, tuple[Any, ...]]]) -> None:
         nonlocal more, entered, replaced
         checker.prefetch(
-            [str(r.values.get("org")) for r in rows_ if r.values.get("org") is not None],
-            [str(r.values.get("period")) for r in rows_ if r.values.get("period") is not None],
+            list({str(v[0]) for _, v in rows_ if v[0] is not None}),
+            list({str(v[1]) for _, v in rows_ if v[1] is not None}),
         )
         entries: list[ScoreEntry] = []
-        for row in rows_:
-            v = row.values
-            missing = [k for k in REQUIRED if v.get(k) is None]
+        append, check = entries.append, checker.check
+        for number, v in rows_:
+            org, period, item, checkpoint, method, assessor, value, assessor_org, comment = v
             msg = ""
-            if missing:
-                msg = "empty " + ", ".join(missing)
+            if (
+                org is None
+                or period is None
+                or item is None
+                or checkpoint is None
+                or method is None
+                or assessor is None
+                or value is None
+            ):
+                empty = [k for k, x in zip(REQUIRED, v[: len(REQUIRED)], strict=True) if x is None]
+                msg = "empty " + ", ".join(empty)
             else:
                 try:
-                    entries.append(
-                        checker.check(
-                            str(v["org"]),
-                            str(v["period"]),
-                            str(v["item"]),
-                            str(v["checkpoint"]),
-                            str(v["method"]),
-                            v["value"],
-                            assessor=str(v["assessor"]),
-                            assessor_org=str(v["assessor_org"]) if v.get("assessor_org") else "",
-                            comment=str(v["comment"]) if v.get("comment") is not None else None,
+                    append(
+                        check(
+                            str(org),
+                            str(period),
+                            str(item),
+                            str(checkpoint),
+                            str(method),
+                            value,
+                            assessor=str(assessor),
+                            assessor_org=str(assessor_org) if assessor_org else "",
+                            comment=str(comment) if comment is not None else None,
                         )
                     )
                 except ConcurrencyConflict:
@@ -150,7 +161,7 @@ def import_scores(
                     msg = str(err)
             if msg:
                 if len(problems) < MAX_REPORTED:
-                    problems.append((row.number, msg))
+                    problems.append((number, msg))
                 else:
                     more += 1
         # Write as we go while every row so far is good (the unit of work rolls all of it
@@ -160,9 +171,9 @@ def import_scores(
             entered += n_new
             replaced += n_replaced
 
-    for row in read_rows(path, SCORE_COLUMNS, REQUIRED):
+    for record in read_records(path, SCORE_COLUMNS, REQUIRED, FIELDS):
         rows += 1
-        chunk.append(row)
+        chunk.append(record)
         if len(chunk) >= CHUNK:
             check_chunk(chunk)
             chunk = []

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from attrs import frozen
 
 from pdca.errors import ValidationError
 
-__all__ = ["Row", "decode_text", "read_rows"]
+__all__ = ["Row", "decode_text", "read_records", "read_rows"]
 
 #: Rows beyond this are refused (a file of a province's scores is ~3 million rows).
 MAX_ROWS = 10_000_000
+
+_T = TypeVar("_T")
 
 
 @frozen
@@ -79,6 +82,30 @@ def read_rows(
     unknown columns are ignored. A missing required column, an undecodable file or a file
     that is not what its extension says is refused with a :class:`ValidationError`.
     """
+    return _read(path, aliases, required, _as_row)
+
+
+def read_records(
+    path: str | Path,
+    aliases: Mapping[str, str],
+    required: tuple[str, ...],
+    fields: tuple[str, ...],
+) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """Yield the data rows of a CSV or XLSX file as ``(row number, values)``: the values
+    :func:`read_rows` would give for ``fields``, in that order (None for a field without a
+    column), with no mapping built per row (an import of millions of rows).
+    """
+    return _read(path, aliases, required, lambda names, text: _as_record(names, text, fields))
+
+
+#: Given a file's column names (canonical, None for columns not read) and whether its
+#: cells are all text (CSV), a function building the row to yield from a row's cells.
+_Shape = Callable[[list[str | None], bool], Callable[[int, list[Any]], _T]]
+
+
+def _read(
+    path: str | Path, aliases: Mapping[str, str], required: tuple[str, ...], shape: _Shape[_T]
+) -> Iterator[_T]:
     p = Path(path)
     suffix = p.suffix.lower()
     source = p.name
@@ -97,19 +124,59 @@ def read_rows(
             raise ValidationError("file", source, f"is not valid CSV: {err}") from None
         names = _header_map(header, aliases, source)
         _require(names, required, source)
+        make = shape(names, True)
         try:
             for n, cells in enumerate(reader, start=2):
                 if n > MAX_ROWS:
                     raise ValidationError("file", source, f"has more than {MAX_ROWS} rows")
-                if not any(c.strip() for c in cells):
+                if not "".join(cells).strip():  # blank: no cell with anything but spaces
                     continue
-                yield Row(n, _values(names, cells))
+                yield make(n, cells)
         except csv.Error as err:
             raise ValidationError("file", source, f"is not valid CSV: {err}") from None
     elif suffix == ".xlsx":
-        yield from _xlsx_rows(raw, source, aliases, required)
+        yield from _xlsx_rows(raw, source, aliases, required, shape)
     else:
         raise ValidationError("file", str(path), "must end in .csv or .xlsx")
+
+
+def _as_row(names: list[str | None], text: bool) -> Callable[[int, list[Any]], Row]:
+    if not text:
+        return lambda n, cells: Row(n, _values(names, cells))
+    # A full row of text cells: its values in one comprehension (a short row goes through
+    # _values, which stops at its end).
+    named = [(i, name) for i, name in enumerate(names) if name is not None]
+    width = len(names)
+
+    def make(n: int, cells: list[Any]) -> Row:
+        if len(cells) >= width:
+            return Row(n, {name: cells[i].strip() or None for i, name in named})
+        return Row(n, _values(names, cells))
+
+    return make
+
+
+def _as_record(
+    names: list[str | None], text: bool, fields: tuple[str, ...]
+) -> Callable[[int, list[Any]], tuple[int, tuple[Any, ...]]]:
+    def values_of(n: int, cells: list[Any]) -> tuple[int, tuple[Any, ...]]:
+        v = _values(names, cells)
+        return n, tuple([v.get(f) for f in fields])
+
+    if not text or len(fields) < 2:
+        return values_of
+    # A row of exactly the header's width, text cells: the fields' cells picked in one
+    # call, a field without a column pointing at a blank cell added at the end.
+    width = len(names)
+    pick = operator.itemgetter(*[names.index(f) if f in names else width for f in fields])
+
+    def make(n: int, cells: list[Any]) -> tuple[int, tuple[Any, ...]]:
+        if len(cells) != width:
+            return values_of(n, cells)
+        cells.append("")
+        return n, tuple([c.strip() or None for c in pick(cells)])
+
+    return make
 
 
 def _require(names: list[str | None], required: tuple[str, ...], source: str) -> None:
@@ -132,8 +199,12 @@ def _values(names: list[str | None], cells: list[Any]) -> dict[str, Any]:
 
 
 def _xlsx_rows(
-    raw: bytes, source: str, aliases: Mapping[str, str], required: tuple[str, ...]
-) -> Iterator[Row]:
+    raw: bytes,
+    source: str,
+    aliases: Mapping[str, str],
+    required: tuple[str, ...],
+    shape: _Shape[_T],
+) -> Iterator[_T]:
     import openpyxl  # type: ignore[import-untyped]
 
     try:
@@ -150,6 +221,7 @@ def _xlsx_rows(
             raise ValidationError("file", source, "is empty (no header row)")
         names = _header_map(list(header), aliases, source)
         _require(names, required, source)
+        make = shape(names, False)
         for n, cells in enumerate(rows, start=2):
             if n > MAX_ROWS:
                 raise ValidationError("file", source, f"has more than {MAX_ROWS} rows")
@@ -160,6 +232,6 @@ def _xlsx_rows(
                     raise ValidationError(
                         "cell", c, f"{source} row {n}: formulas are not read; enter the value"
                     )
-            yield Row(n, _values(names, list(cells)))
+            yield make(n, list(cells))
     finally:
         wb.close()

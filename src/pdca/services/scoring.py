@@ -7,12 +7,12 @@ unit of work exposes them as methods.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from attrs import field, frozen
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, select, text, update
 
 from pdca.domain.model import (
     Checkpoint,
@@ -24,7 +24,13 @@ from pdca.domain.model import (
 )
 from pdca.domain.period import Period
 from pdca.domain.policy import Resource
-from pdca.domain.scheme import PEER_METHODS, SchemeSpec, parse_scheme, scheme_to_data
+from pdca.domain.scheme import (
+    PEER_METHODS,
+    ItemSpec,
+    SchemeSpec,
+    parse_scheme,
+    scheme_to_data,
+)
 from pdca.domain.scoring import TIE_RULE, Ranked, assign_grades, convert, evaluate_outcomes
 from pdca.errors import ConcurrencyConflict, NotFound, ValidationError
 from pdca.persistence import results as sql
@@ -230,6 +236,12 @@ class ScoreChecker:
         self._periods: dict[str, str] = {}
         self._allowed: set[tuple[str, str, str, str | None]] = set()
         self._frozen: dict[tuple[int, str], bool] = {}
+        # Passed checks, by their inputs (see check)
+        self._cycle_checks: dict[tuple[str, str, str, str | None], tuple[str, int, int]] = {}
+        self._item_checks: dict[tuple[int, str, str, str], tuple[ItemSpec, int, int, str]] = {}
+        self._whos: dict[str, str] = {}
+        self._who_orgs: dict[tuple[str, str, str | None], str] = {}
+        self._converted: dict[tuple[int, str, str], tuple[str, Decimal, int, str]] = {}
 
     def prefetch(self, orgs: Sequence[str], periods: Sequence[str]) -> None:
         """Look up many organizations and their cycles of some periods in two queries."""
@@ -340,9 +352,77 @@ class ScoreChecker:
         assessor_org: str | None,
         comment: str | None,
     ) -> ScoreEntry:
-        """Check one entry; raise a pdca error naming the field, value and rule."""
-        from pdca.domain.scheme import METHOD_ALIASES
+        """Check one entry; raise a pdca error naming the field, value and rule.
 
+        The checks run in a fixed order (cycle, item, assessor, assessing organization,
+        value) and the first that fails is reported. What passed for one entry is kept for
+        the next with the same inputs (the cycle's checks for its organization, period,
+        method and assessing organization; the item's for its scheme, item, checkpoint and
+        method; a value's conversion for its item): a refusal is never kept, so a refused
+        entry is always checked afresh and reported the same way.
+        """
+        keep = assessor_org is None or type(assessor_org) is str  # hashable as it should be
+        cyc = self._cycle_checks.get((org, period, method, assessor_org)) if keep else None
+        if cyc is None:
+            cyc = self._check_cycle(org, period, method, assessor_org, keep)
+        p, cycle_id, scheme_id = cyc
+        it = self._item_checks.get((scheme_id, item_code, checkpoint_code, method))
+        if it is None:
+            it = self._check_item(scheme_id, item_code, checkpoint_code, method)
+        item_spec, item_id, checkpoint_id, m = it
+        who = self._whos.get(assessor) if type(assessor) is str else None
+        if who is None:
+            who = v.text("assessor", assessor if assessor is not None else self.uow.actor.name, 100)
+            if type(assessor) is str:
+                _keep(self._whos, assessor, who)
+        who_org = self._who_orgs.get((org, m, assessor_org)) if keep else None
+        if who_org is None:
+            who_org = self._check_assessor_org(org, m, assessor_org, keep)
+        if m == "commentary":
+            raw, points, hits = "", Decimal(0), 0
+            shown = str(points)
+            comment = v.text("value", value if value is not None else comment, 4000)
+        else:
+            key = (scheme_id, item_code, value) if type(value) is str else None
+            conv = self._converted.get(key) if key is not None else None
+            if conv is None:
+                raw, points, hits = convert(
+                    item_spec, value, self._schemes[scheme_id].spec.grade_scales
+                )
+                conv = (raw, points, hits, str(points))
+                if key is not None:
+                    _keep(self._converted, key, conv)
+            raw, points, hits, shown = conv
+            if comment is not None:
+                comment = v.optional_text("comment", comment, 4000)
+        return ScoreEntry(
+            cycle_id=cycle_id,
+            item_id=item_id,
+            checkpoint_id=checkpoint_id,
+            method=m,
+            assessor=who,
+            assessor_org=who_org,
+            raw=raw,
+            points=points,
+            hits=hits,
+            comment=comment,
+            event={
+                "org": org,
+                "period": p,
+                "item": item_code,
+                "checkpoint": checkpoint_code,
+                "method": m,
+                "assessor": who,
+                "assessor_org": who_org,
+                "raw": raw,
+                "points": shown,
+            },
+        )
+
+    def _check_cycle(
+        self, org: str, period: str, method: str, assessor_org: str | None, keep: bool
+    ) -> tuple[str, int, int]:
+        """The cycle's checks: it exists, the actor may score it, it takes scores now."""
         uow = self.uow
         org_id = self._org(org)
         p = self._period(period)
@@ -359,9 +439,21 @@ class ScoreChecker:
         if (scheme_id, p) not in self._published:
             ensure_not_published(uow, scheme_id, p)
             self._published[(scheme_id, p)] = False
-        facts = self._scheme(scheme_id)
-        spec = facts.spec
-        item_spec = spec.item(item_code)
+        self._scheme(scheme_id)
+        out = (p, cycle_id, int(scheme_id))
+        if keep:
+            _keep(self._cycle_checks, (org, period, method, assessor_org), out)
+        return out
+
+    def _check_item(
+        self, scheme_id: int, item_code: str, checkpoint_code: str, method: str
+    ) -> tuple[ItemSpec, int, int, str]:
+        """The item's checks: an item of the scheme, entered (not counted), at an open
+        checkpoint, by one of its methods."""
+        from pdca.domain.scheme import METHOD_ALIASES
+
+        facts = self._schemes[scheme_id]
+        item_spec = facts.spec.item(item_code)
         if item_spec is None:
             raise ValidationError("item", item_code, f"is not an item of scheme {facts.code}")
         if item_spec.rule == "count":
@@ -390,8 +482,13 @@ class ScoreChecker:
                 method,
                 f"item {item_code} is assessed by " + ", ".join(item_spec.methods) + " only",
             )
-        who = v.text("assessor", assessor if assessor is not None else uow.actor.name, 100)
-        who_org_raw = assessor_org if assessor_org is not None else uow.actor.org
+        out = (item_spec, facts.items[item_code], cp[0], m)
+        _keep(self._item_checks, (scheme_id, item_code, checkpoint_code, method), out)
+        return out
+
+    def _check_assessor_org(self, org: str, m: str, assessor_org: str | None, keep: bool) -> str:
+        """The assessing organization: itself for a self-assessment, another for a peer's."""
+        who_org_raw = assessor_org if assessor_org is not None else self.uow.actor.org
         who_org = v.code("assessor_org", who_org_raw) if who_org_raw else ""
         if m == "self" and who_org != org:
             raise ValidationError(
@@ -409,35 +506,20 @@ class ScoreChecker:
             raise ValidationError(
                 "assessor_org", None, f"a {m} score names the organization that gives it"
             )
-        if m == "commentary":
-            raw, points, hits = "", Decimal(0), 0
-            comment = v.text("value", value if value is not None else comment, 4000)
-        else:
-            raw, points, hits = convert(item_spec, value, spec.grade_scales)
-            comment = v.optional_text("comment", comment, 4000)
-        return ScoreEntry(
-            cycle_id=cycle_id,
-            item_id=facts.items[item_code],
-            checkpoint_id=cp[0],
-            method=m,
-            assessor=who,
-            assessor_org=who_org,
-            raw=raw,
-            points=points,
-            hits=hits,
-            comment=comment,
-            event={
-                "org": org,
-                "period": p,
-                "item": item_code,
-                "checkpoint": checkpoint_code,
-                "method": m,
-                "assessor": who,
-                "assessor_org": who_org,
-                "raw": raw,
-                "points": str(points),
-            },
-        )
+        if keep:
+            _keep(self._who_orgs, (org, m, assessor_org), who_org)
+        return who_org
+
+
+#: How many passed checks a :class:`ScoreChecker` keeps of each kind (a bound on memory
+#: for a file of millions of distinct rows; a full cache starts over).
+_KEEP = 50_000
+
+
+def _keep(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= _KEEP:
+        cache.clear()
+    cache[key] = value
 
 
 def enter_score(
@@ -536,8 +618,8 @@ def enter_scores(uow: UnitOfWork, entries: Sequence[ScoreEntry]) -> tuple[int, i
     uow.flush()
     s = uow.session.connection()  # Core bulk statements on the unit of work's transaction
     last: dict[tuple[int, int, int, str, str, str], ScoreEntry] = {}
-    for e in entries:
-        last[e.key] = e
+    for e in entries:  # e.key, without a call per entry
+        last[e.cycle_id, e.item_id, e.checkpoint_id, e.method, e.assessor, e.assessor_org] = e
     sc = t.score
     existing: dict[tuple[int, int, int, str, str, str], tuple[int, str, Decimal, int]] = {}
     cycle_ids = sorted({k[0] for k in last})
@@ -562,44 +644,47 @@ def enter_scores(uow: UnitOfWork, entries: Sequence[ScoreEntry]) -> tuple[int, i
                 existing[key] = (int(row[0]), row[7], row[8], int(row[9]))
     now = uow.clock.now()
     fresh = [k for k in last if k not in existing]
-    new_rows = [
-        {
-            "cycle_id": e.cycle_id,
-            "item_id": e.item_id,
-            "checkpoint_id": e.checkpoint_id,
-            "method": e.method,
-            "assessor": e.assessor,
-            "assessor_org": e.assessor_org,
-            "raw": e.raw,
-            "points": e.points,
-            "hits": e.hits,
-            "comment": e.comment,
-            "entered_at": now,
-            "version": 1,
-        }
-        for e in (last[k] for k in fresh)
-    ]
     ids: dict[tuple[int, int, int, str, str, str], int] = {k: v[0] for k, v in existing.items()}
-    chunk_size = 5000
-    for i in range(0, len(new_rows), chunk_size):
-        s.execute(insert(sc), new_rows[i : i + chunk_size])
-    wanted = set(fresh)
-    fresh_cycles = sorted({k[0] for k in fresh})
-    for i in range(0, len(fresh_cycles), 500):
-        for new in s.execute(
-            select(
-                sc.c.id,
-                sc.c.cycle_id,
-                sc.c.item_id,
-                sc.c.checkpoint_id,
-                sc.c.method,
-                sc.c.assessor,
-                sc.c.assessor_org,
-            ).where(sc.c.cycle_id.in_(fresh_cycles[i : i + 500]))
-        ).all():
-            key = (int(new[1]), int(new[2]), int(new[3]), new[4], new[5], new[6])
-            if key in wanted:
-                ids[key] = int(new[0])
+    if fresh:
+        # The new rows' ids are taken before the insert, so nothing needs reading back.
+        new_ids = _reserve_ids(s, len(fresh))
+        score_rows = _DriverInsert(
+            s,
+            sc,
+            (
+                "id",
+                "cycle_id",
+                "item_id",
+                "checkpoint_id",
+                "method",
+                "assessor",
+                "assessor_org",
+                "raw",
+                "points",
+                "hits",
+                "comment",
+            ),
+            {"entered_at": now, "version": 1},
+            memo=("points",),  # the few distinct values of an import, each scaled once
+        )
+        rows = [
+            [
+                sid,
+                e.cycle_id,
+                e.item_id,
+                e.checkpoint_id,
+                e.method,
+                e.assessor,
+                e.assessor_org,
+                e.raw,
+                e.points,
+                e.hits,
+                e.comment,
+            ]
+            for sid, e in zip(new_ids, (last[k] for k in fresh), strict=True)
+        ]
+        score_rows.execute(rows, 10_000)
+        ids.update(zip(fresh, new_ids, strict=True))
     updates = [
         {
             "b_id": existing[k][0],
@@ -630,34 +715,133 @@ def enter_scores(uow: UnitOfWork, entries: Sequence[ScoreEntry]) -> tuple[int, i
         if res.rowcount not in (-1, len(updates)):
             raise ConcurrencyConflict("another writer changed scores being replaced")
     # The trail: one event per entry, pointing at its score row.
-    events = []
     actor = uow.actor
+    trail = _DriverInsert(
+        s,
+        t.event,
+        ("entity_id", "action", "data"),
+        {
+            "at": now,
+            "actor": actor.name,
+            "actor_org": actor.org,
+            "actor_role": actor.role,
+            "entity": "score",
+            "from_state": None,
+            "to_state": None,
+            "reason": None,
+        },
+    )
+    events = []
     for k, e in last.items():
-        data = dict(e.event)
         if k in existing:
+            data = dict(e.event)
             data["from"] = {"raw": existing[k][1], "points": str(existing[k][2])}
-        events.append(
-            {
-                "at": now,
-                "actor": actor.name,
-                "actor_org": actor.org,
-                "actor_role": actor.role,
-                "entity": "score",
-                "entity_id": ids[k],
-                "action": "change" if k in existing else "enter",
-                "from_state": None,
-                "to_state": None,
-                "reason": None,
-                "data": data,
-            }
-        )
-    for i in range(0, len(events), chunk_size):
-        s.execute(insert(t.event), events[i : i + chunk_size])
+            events.append([ids[k], "change", data])
+        else:
+            events.append([ids[k], "enter", e.event])
+    trail.execute(events, 10_000)
     if uow.store.hooks.wants("score.entered"):  # heard after the commit, one per entry
         for k, e in last.items():
             uow._notify("score.entered", {"cycle_id": k[0], **e.event, "score_id": ids[k]})
     sql.refresh_totals(s, {k[0] for k in last})  # the results' sums of these cycles
-    return len(new_rows), len(updates)
+    return len(fresh), len(updates)
+
+
+def _reserve_ids(conn: Connection, n: int) -> list[int]:
+    """``n`` ids for new scores: drawn from the id sequence (PostgreSQL), or the ones after
+    the highest (SQLite, which would choose the same: its writers are serialized, so no
+    other can take them before this transaction inserts; the key would refuse it if one
+    did)."""
+    sc = t.score
+    if conn.dialect.name == "postgresql":
+        table = conn.dialect.identifier_preparer.format_table(sc)
+        ids = conn.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence(:t, 'id'))"
+                " FROM generate_series(1, CAST(:n AS integer))"
+            ),
+            {"t": table, "n": n},
+        ).scalars()
+        out = [int(i) for i in ids if i is not None]
+        if len(out) != n:
+            raise RuntimeError(f"{table}.id has no sequence to draw new ids from")
+        return out
+    top = conn.execute(select(func.max(sc.c.id))).scalar()
+    first = int(top or 0) + 1
+    return list(range(first, first + n))
+
+
+class _DriverInsert:
+    """An INSERT of many rows handed to the driver's executemany as they are, without
+    SQLAlchemy's per-row work: each value is bound as SQLAlchemy binds it for its column;
+    the ``constant`` columns are bound once."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        table: Table,
+        columns: Sequence[str],
+        constant: Mapping[str, Any],
+        *,
+        memo: Sequence[str] = (),
+    ) -> None:
+        dialect = conn.dialect
+        names = [*columns, *constant]
+        style = dialect.paramstyle
+        if style == "qmark":
+            marks = ["?"] * len(names)
+        elif style in ("format", "pyformat"):
+            marks = ["%s"] * len(names)
+        elif style == "numeric":
+            marks = [f":{i}" for i in range(1, len(names) + 1)]
+        elif style == "numeric_dollar":
+            marks = [f"${i}" for i in range(1, len(names) + 1)]
+        else:  # named
+            marks = [f":p{i}" for i in range(len(names))]
+        self._keys = [m[1:] for m in marks] if style == "named" else None
+        prep = dialect.identifier_preparer
+        self._sql = (
+            f"INSERT INTO {prep.format_table(table)} "
+            f"({', '.join(prep.format_column(table.c[n]) for n in names)}) "
+            f"VALUES ({', '.join(marks)})"
+        )
+        self._conn = conn
+        self._procs: list[tuple[int, Callable[[Any], Any], dict[Any, Any] | None]] = [
+            (i, proc, {} if n in memo else None)
+            for i, n in enumerate(columns)
+            if (proc := self._processor(table, n, conn))
+        ]
+        tail = []
+        for n, value in constant.items():
+            proc = self._processor(table, n, conn)
+            tail.append(proc(value) if proc is not None else value)
+        self._tail = tuple(tail)
+
+    @staticmethod
+    def _processor(table: Table, name: str, conn: Connection) -> Callable[[Any], Any] | None:
+        dialect = conn.dialect
+        return table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+
+    def execute(self, rows: list[list[Any]], chunk: int) -> None:
+        """Insert ``rows`` (values of ``columns``, in order; processed in place)."""
+        procs, tail = self._procs, self._tail
+        for i in range(0, len(rows), chunk):
+            part = rows[i : i + chunk]
+            for j, proc, seen in procs:
+                if seen is None:
+                    for r in part:
+                        r[j] = proc(r[j])
+                else:  # equal values bind alike: process each distinct one once
+                    for r in part:
+                        x = r[j]
+                        y = seen.get(x)
+                        if y is None:
+                            y = seen[x] = proc(x)
+                        r[j] = y
+            params: list[Any] = [(*r, *tail) for r in part]
+            if self._keys is not None:
+                params = [dict(zip(self._keys, r, strict=True)) for r in params]
+            self._conn.exec_driver_sql(self._sql, params)
 
 
 # -------------------------------------------------------------------------- results
