@@ -19,7 +19,17 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from attrs import define, field
-from sqlalchemy import Select, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import DataError, IntegrityError, NotSupportedError, StatementError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -1037,21 +1047,25 @@ class UnitOfWork(ActCases, ReportCases):
         if event not in events_known:
             raise ValidationError("event", event, "must be one of " + ", ".join(events_known))
         p = Period.parse(period)
-        o, c, tg, f = t.organization, t.cycle, t.target, t.finding
-        chosen = select(c.c.id).join(o, o.c.id == c.c.org_id).where(c.c.period == str(p))
+        ps = str(p)
+        o, c, f = t.organization, t.cycle, t.finding
+        chosen = select(c.c.id).where(c.c.period == ps)
         q = (
             select(c.c.id, c.c.org_id, c.c.state, c.c.version, o.c.code)
             .join(o, o.c.id == c.c.org_id)
-            .where(c.c.period == str(p))
+            .where(c.c.period == ps)
             .order_by(o.c.code)
         )
         if orgs is not None:
-            q = q.where(o.c.code.in_(list(orgs)))
-            chosen = chosen.where(o.c.code.in_(list(orgs)))
+            # By the organizations' ids: the database then finds each cycle by its unique
+            # (org_id, period) instead of going through every cycle of the period.
+            named = select(o.c.id).where(o.c.code.in_(list(orgs)))
+            q = q.where(c.c.org_id.in_(named))
+            chosen = chosen.where(c.c.org_id.in_(named))
         self.flush()  # the database must see what this unit of work already changed
         conn = self.session.connection()
         cycles = {
-            int(cid): _LightCycle(int(cid), int(org_id), str(p), str(state), int(version), code)
+            int(cid): _LightCycle(int(cid), int(org_id), ps, str(state), int(version), code)
             for cid, org_id, state, version, code in conn.execute(q).all()
         }
         if orgs is not None:
@@ -1060,17 +1074,11 @@ class UnitOfWork(ActCases, ReportCases):
             if missing:
                 raise NotFound("cycle", f"{missing[0]}/{p}")
         for code in sorted({x.code for x in cycles.values()}):  # before anything is written
-            what = Resource("cycle", f"cycle {code}/{p}", org=code)
+            what = Resource("cycle", f"cycle {code}/{ps}", org=code)
             self._authorize(CYCLE_EVENT_ACTIONS[event], what)
         # What the guards look at, in one query each.
         if event == "approve":
-            for cid, title, first, due in conn.execute(
-                select(tg.c.cycle_id, tg.c.title, tg.c.first_responsible, tg.c.due_on)
-                .where(tg.c.cycle_id.in_(chosen))
-                .order_by(tg.c.id)
-            ).all():
-                if int(cid) in cycles:
-                    cycles[int(cid)].targets.append(_LightTarget(title, first, due))
+            self._plan_targets(conn, chosen, cycles)
         if event == "close":
             for fid, cid, state, version in conn.execute(
                 select(f.c.id, f.c.cycle_id, f.c.state, f.c.version)
@@ -1094,9 +1102,11 @@ class UnitOfWork(ActCases, ReportCases):
                 )
         now = self.clock.now()
         actor = self.actor
+        who = {"at": now, "actor": actor.name, "actor_org": actor.org, "actor_role": actor.role}
         events: list[dict[str, Any]] = []
         outcome: list[tuple[str, str | None]] = []
-        cycle_updates: list[dict[str, Any]] = []
+        # The ids of the cycles moved, by the state each moves to and its version as loaded
+        cycle_moves: dict[tuple[str, int], list[int]] = {}
         finding_updates: list[dict[str, Any]] = []
         closed: list[_LightCycle] = []
 
@@ -1109,10 +1119,7 @@ class UnitOfWork(ActCases, ReportCases):
             data: dict[str, Any] | None,
         ) -> dict[str, Any]:
             return {
-                "at": now,
-                "actor": actor.name,
-                "actor_org": actor.org,
-                "actor_role": actor.role,
+                **who,
                 "entity": entity,
                 "entity_id": entity_id,
                 "action": action,
@@ -1122,13 +1129,14 @@ class UnitOfWork(ActCases, ReportCases):
                 "data": data,
             }
 
+        fire = CYCLE.fire
         for cyc in cycles.values():
-            label = f"cycle {cyc.code}/{cyc.period}"
+            label = f"cycle {cyc.code}/{ps}"
             ctx: dict[str, Any] = {"reason": reason}
             if event == "close":
                 ctx["open_children"] = [f"{cyc.code}/{x}" for x in open_children.get(cyc.id, [])]
             try:
-                change = CYCLE.fire(cyc, event, label, ctx)
+                change = fire(cyc, event, label, ctx)
             except TransitionRefused as refused:
                 outcome.append((cyc.code, str(refused)))
                 continue
@@ -1144,15 +1152,7 @@ class UnitOfWork(ActCases, ReportCases):
                     events.append(
                         event_row("finding", fnd.id, "carry", fch, f"{label} closed", None)
                     )
-            cycle_updates.append(
-                {
-                    "b_id": cyc.id,
-                    "b_version": cyc.version,
-                    "b_state": cyc.state,
-                    "b_feedback": now if event == "act" else None,
-                    "b_closed": now if event == "close" else None,
-                }
-            )
+            cycle_moves.setdefault((cyc.state, cyc.version), []).append(cyc.id)
             events.append(
                 event_row(
                     "cycle",
@@ -1165,28 +1165,28 @@ class UnitOfWork(ActCases, ReportCases):
             )
             outcome.append((cyc.code, None))
         counting = conn.execution_options(preserve_rowcount=True)
-        if cycle_updates:
-            res = counting.execute(
-                update(c)
-                .where(c.c.id == bindparam("b_id"), c.c.version == bindparam("b_version"))
-                .values(
-                    state=bindparam("b_state"),
-                    version=c.c.version + 1,
-                    feedback_at=func.coalesce(
-                        bindparam("b_feedback", type_=c.c.feedback_at.type), c.c.feedback_at
-                    ),
-                    closed_at=func.coalesce(
-                        bindparam("b_closed", type_=c.c.closed_at.type), c.c.closed_at
-                    ),
-                ),
-                cycle_updates,
-            )
-            if res.rowcount != len(cycle_updates):
-                self._fail("another writer changed a cycle since it was loaded")
-                raise ConcurrencyConflict(
-                    "another writer changed a cycle since it was loaded (reload it and try "
-                    "again); nothing in this unit of work was written"
+        # One UPDATE per state moved to and version loaded (and per chunk of cycles): a row
+        # another writer changed since has another version and is not counted.
+        moved_rows = 0
+        stamps: dict[str, Any] = {}
+        if event == "act":
+            stamps["feedback_at"] = now
+        if event == "close":
+            stamps["closed_at"] = now
+        for (state, version), ids in cycle_moves.items():
+            for i in range(0, len(ids), self._UPDATE_CHUNK):
+                res = counting.execute(
+                    update(c)
+                    .where(c.c.id.in_(ids[i : i + self._UPDATE_CHUNK]), c.c.version == version)
+                    .values(state=state, version=c.c.version + 1, **stamps)
                 )
+                moved_rows += res.rowcount
+        if moved_rows != sum(len(ids) for ids in cycle_moves.values()):
+            self._fail("another writer changed a cycle since it was loaded")
+            raise ConcurrencyConflict(
+                "another writer changed a cycle since it was loaded (reload it and try "
+                "again); nothing in this unit of work was written"
+            )
         if finding_updates:
             res = counting.execute(
                 update(f)
@@ -1201,7 +1201,7 @@ class UnitOfWork(ActCases, ReportCases):
                     "again); nothing in this unit of work was written"
                 )
         if events:
-            conn.execute(insert(t.event), events)
+            self._insert_events(conn, events)
         if self.store.hooks.wants("cycle.changed"):
             for ev in events:
                 if ev["entity"] == "cycle":
@@ -1231,6 +1231,78 @@ class UnitOfWork(ActCases, ReportCases):
                 sch = self.session.get(Scheme, nxt.scheme_id) if nxt.scheme_id else None
                 self._carry_into(nxt, prev, sch)
         return outcome
+
+    #: Cycles per UPDATE of advance_many.
+    _UPDATE_CHUNK = 500
+    #: Every character ``str.strip()`` removes (Unicode has no white space above U+3000).
+    _WHITESPACE = "".join(ch for ch in map(chr, range(0x3001)) if ch.isspace())
+
+    @staticmethod
+    def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Insert event rows (all with the same keys, in order) in one executemany of the
+        driver: each value bound as SQLAlchemy binds it (the column type's bind processor),
+        without SQLAlchemy's work per row; an object many rows share (the time, the actor,
+        None) is processed once."""
+        dialect = conn.dialect
+        compiled = insert(t.event).compile(dialect=dialect, column_keys=list(rows[0]))
+        keys = list(compiled.positiontup or rows[0])
+        columns: list[list[Any]] = []
+        for key in keys:
+            values = [row[key] for row in rows]
+            proc = t.event.c[key].type.dialect_impl(dialect).bind_processor(dialect)
+            if proc is not None:
+                seen: dict[int, tuple[Any, Any]] = {}
+                for i, value in enumerate(values):
+                    hit = seen.get(id(value))
+                    if hit is None or hit[0] is not value:
+                        hit = seen[id(value)] = (value, proc(value))
+                    values[i] = hit[1]
+            columns.append(values)
+        params = list(zip(*columns, strict=True))
+        if compiled.positiontup is None:  # named placeholders (psycopg's %(name)s)
+            conn.exec_driver_sql(compiled.string, [dict(zip(keys, x, strict=True)) for x in params])
+        else:
+            conn.exec_driver_sql(compiled.string, params)
+
+    def _plan_targets(
+        self, conn: Connection, chosen: Select[tuple[int]], cycles: dict[int, _LightCycle]
+    ) -> None:
+        """Give each cycle what the ``plan_complete`` guard needs of its targets, without
+        loading every target: the database counts each cycle's targets and those without a
+        first responsible person or a due date (white space alone is none, as the guard has
+        it). A cycle with such a target gets all its targets, in order, and the guard words
+        the refusal from them as ever; a plan found complete gets one complete target,
+        in which the guard finds nothing missing, as it would in all of them."""
+        tg = t.target
+        person = tg.c.first_responsible
+        blank = or_(
+            person.is_(None),
+            tg.c.due_on.is_(None),
+            func.trim(person, self._WHITESPACE) == "",
+        )
+        incomplete = False
+        for cid, n, gaps in conn.execute(
+            select(tg.c.cycle_id, func.count(), func.count(case((blank, 1))))
+            .where(tg.c.cycle_id.in_(chosen))
+            .group_by(tg.c.cycle_id)
+        ).all():
+            cyc = cycles.get(int(cid))
+            if cyc is None or not n:
+                continue
+            if gaps:
+                incomplete = True
+            else:
+                cyc.targets = [_LightTarget("", "-", dt.date.min)]
+        if not incomplete:
+            return
+        lacking = select(tg.c.cycle_id).where(tg.c.cycle_id.in_(chosen), blank)
+        for cid, title, first, due in conn.execute(
+            select(tg.c.cycle_id, tg.c.title, tg.c.first_responsible, tg.c.due_on)
+            .where(tg.c.cycle_id.in_(lacking))
+            .order_by(tg.c.id)
+        ).all():
+            if int(cid) in cycles:
+                cycles[int(cid)].targets.append(_LightTarget(title, first, due))
 
     def approve_plan(self, org: str, period: str, *, reason: str | None = None) -> Cycle:
         """draft → planned: every target has its first responsible person and due date."""
