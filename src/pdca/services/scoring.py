@@ -933,10 +933,15 @@ def results(uow: UnitOfWork, scheme_code: str, period: str) -> Results:
     sp = Period.parse(scheme.period)
     if sp != Period.parse(p) and not sp.contains(Period.parse(p)):
         raise ValidationError("period", p, f"scheme {scheme_code} is for {scheme.period}")
+    with sql.no_cyclic_gc():
+        return _results(uow, scheme, spec, p)
+
+
+def _results(uow: UnitOfWork, scheme: Scheme, spec: SchemeSpec, p: str) -> Results:
     # Straight from the database's rows (a province has 100,000 of them): no dicts between.
     rows, dec = sql.totals_rows(uow.session, spec, scheme.id, p)  # type: ignore[arg-type]
     ranked = [
-        Ranked(key=r[2], group=r[4], total=dec(r[9]), rank=int(r[11]), vetoed=r[8] > 0)
+        Ranked(key=r[2], group=r[4], total=dec[r[9]], rank=r[11], vetoed=r[8] > 0, outcomes=())
         for r in rows
     ]
     grades = assign_grades(spec, ranked)
@@ -949,13 +954,13 @@ def results(uow: UnitOfWork, scheme_code: str, period: str) -> Results:
             name=name,
             peer_group=group,
             total=rk.total,
-            base=dec(base),
-            bonus=dec(bonus),
-            penalty=dec(penalty),
+            base=dec[base],
+            bonus=dec[bonus],
+            penalty=dec[penalty],
             subtotals=dec.subtotals(subs, codes),
             grade=grades[org],
             rank=rk.rank,
-            group_size=int(size),
+            group_size=size,
             veto_hits=int(veto_hits),
             outcomes=tuple(outcomes[org]),
         )
