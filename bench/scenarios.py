@@ -603,7 +603,7 @@ def score_import(backend: Backend, rows: int, prof: Profiler, workdir: Path, not
         floor_value=rows / floor_s,
         notes=(note + "; " if note else "")
         + "one unit of work (import_scores); floor: csv + dict look-ups + executemany of "
-        "the same score and event rows",
+        "the same score and event rows + the same per-cycle sums (one GROUP BY)",
         extra={
             "floor_scores_only_s": scores_only_s,
             "floor_scores_only_rows_per_s": rows / scores_only_s if scores_only_s else None,

@@ -23,46 +23,31 @@ from pdca.persistence.results import refresh_totals
 from reliability import OFFICE, world
 
 
-def stored(engine: sa.Engine) -> dict[int, tuple[Any, ...]]:
+def _rows(conn: sa.Connection) -> dict[int, tuple[Any, ...]]:
     ct = t.cycle_total
+    q = sa.select(
+        ct.c.cycle_id, ct.c.base, ct.c.bonus, ct.c.penalty, ct.c.veto_hits, ct.c.subtotals
+    )
+    return {
+        int(r[0]): (int(r[1]), int(r[2]), int(r[3]), int(r[4]), json.loads(r[5]))
+        for r in conn.execute(q)
+    }
+
+
+def stored(engine: sa.Engine) -> dict[int, tuple[Any, ...]]:
     with engine.connect() as conn:
-        return {
-            int(r[0]): (int(r[1]), int(r[2]), int(r[3]), int(r[4]), json.loads(r[5]))
-            for r in conn.execute(
-                sa.select(
-                    ct.c.cycle_id,
-                    ct.c.base,
-                    ct.c.bonus,
-                    ct.c.penalty,
-                    ct.c.veto_hits,
-                    ct.c.subtotals,
-                )
-            )
-        }
+        return _rows(conn)
 
 
 def recomputed(engine: sa.Engine) -> dict[int, tuple[Any, ...]]:
     """The sums computed from scratch for every cycle with a scheme (rolled back after)."""
-    ct = t.cycle_total
     conn = engine.connect()
     trans = conn.begin()
     try:
-        conn.execute(sa.delete(ct))
+        conn.execute(sa.delete(t.cycle_total))
         ids = conn.scalars(sa.select(t.cycle.c.id).where(t.cycle.c.scheme_id.is_not(None)))
         refresh_totals(conn, list(ids))
-        return {
-            int(r[0]): (int(r[1]), int(r[2]), int(r[3]), int(r[4]), json.loads(r[5]))
-            for r in conn.execute(
-                sa.select(
-                    ct.c.cycle_id,
-                    ct.c.base,
-                    ct.c.bonus,
-                    ct.c.penalty,
-                    ct.c.veto_hits,
-                    ct.c.subtotals,
-                )
-            )
-        }
+        return _rows(conn)
     finally:
         trans.rollback()
         conn.close()
