@@ -346,6 +346,24 @@ def no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
+#: The fields of a :func:`totals_rows` row, in order.
+TOTALS_COLUMNS = (
+    "cycle_id",
+    "org_id",
+    "org",
+    "name",
+    "peer_group",
+    "base",
+    "bonus",
+    "penalty",
+    "veto_hits",
+    "total",
+    "subtotals",
+    "rank",
+    "group_size",
+)
+
+
 class _Amounts(dict[Any, Decimal]):
     """Scaled integers (× 100) as Decimals, ``amounts[x]``, one object per value: amounts
     repeat across thousands of organizations and Decimals are immutable."""
@@ -408,35 +426,12 @@ def _totals(
     conn: Connection | Session, spec: SchemeSpec, scheme_id: int, period: str, codes: list[str]
 ) -> list[dict[str, Any]]:
     rows, dec = totals_rows(conn, spec, scheme_id, period)
-    return [
-        {
-            "cycle_id": cycle_id,
-            "org_id": org_id,
-            "org": org,
-            "name": name,
-            "peer_group": group,
-            "base": dec[base],
-            "bonus": dec[bonus],
-            "penalty": dec[penalty],
-            "veto_hits": int(veto_hits),
-            "total": dec[total],
-            "subtotals": dec.subtotals(subs, codes),
-            "rank": int(rank),
-            "group_size": int(size),
-        }
-        for (
-            cycle_id,
-            org_id,
-            org,
-            name,
-            group,
-            base,
-            bonus,
-            penalty,
-            veto_hits,
-            total,
-            subs,
-            rank,
-            size,
-        ) in rows
-    ]
+    out = []
+    for r in rows:
+        d = dict(zip(TOTALS_COLUMNS, r, strict=True))
+        for k in ("base", "bonus", "penalty", "total"):
+            d[k] = dec[d[k]]
+        d["veto_hits"] = int(d["veto_hits"])
+        d["subtotals"] = dec.subtotals(d["subtotals"], codes)
+        out.append(d)
+    return out
